@@ -1,0 +1,3 @@
+"""apexrl: racing reinforcement learning from simulation to hardware."""
+
+__version__ = "0.1.0"
