@@ -1,0 +1,78 @@
+"""Shared CLI plumbing: turn library errors into one red line, print rich or JSON output.
+
+Only the standard library and typer/rich are imported here so ``apexrl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors that mean "the user's input or environment is wrong": one red line, exit 1. Anything else
+# is a bug in apexrl and keeps its traceback. APEXRL_DEBUG=1 shows tracebacks for everything.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` in red on stderr and return the Exit to raise."""
+    console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Decorator for CLI commands: user errors become one red line and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except USER_ERRORS as exc:
+            if os.environ.get("APEXRL_DEBUG"):
+                raise
+            raise fail(_escape(str(exc) or type(exc).__name__)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    """Machine output: one JSON document on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "__fspath__"):
+        return os.fspath(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,1 @@
+"""Pure vehicle dynamics (motorcycle, DeepRacer car) and their parameters."""
