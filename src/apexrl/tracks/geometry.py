@@ -38,6 +38,51 @@ def _segment_distance2(px, py, ax, ay, bx, by):
 
 
 @nb.njit(**_NUMBA)
+def _unit_tangent(xy, i, closed):
+    """Central-difference unit tangent at sample i (one-sided at the ends of an open line)."""
+    m = xy.shape[0]
+    if closed:
+        a = (i - 1) % m
+        b = (i + 1) % m
+    else:
+        a = max(i - 1, 0)
+        b = min(i + 1, m - 1)
+    tx = xy[b, 0] - xy[a, 0]
+    ty = xy[b, 1] - xy[a, 1]
+    norm = math.sqrt(tx * tx + ty * ty)
+    return tx / norm, ty / norm
+
+
+@nb.njit(**_NUMBA)
+def _refine_on_segment(px, py, xy, i, closed, t_guess):
+    """Unclamped t on segment i where p - foot(t) is normal to the interpolated tangent."""
+    m = xy.shape[0]
+    j = i + 1 if i + 1 < m else 0
+    tax, tay = _unit_tangent(xy, i, closed)
+    tbx, tby = _unit_tangent(xy, j, closed)
+    dx = xy[j, 0] - xy[i, 0]
+    dy = xy[j, 1] - xy[i, 1]
+    qx = px - xy[i, 0]
+    qy = py - xy[i, 1]
+    dtx = tbx - tax
+    dty = tby - tay
+    a2 = -(dx * dtx + dy * dty)
+    a1 = qx * dtx + qy * dty - (dx * tax + dy * tay)
+    a0 = qx * tax + qy * tay
+    if abs(a2) > 1e-12 * (abs(a1) + 1e-300):
+        disc = a1 * a1 - 4.0 * a2 * a0
+        if disc >= 0.0:
+            r = math.sqrt(disc)
+            t1 = (-a1 + r) / (2.0 * a2)
+            t2 = (-a1 - r) / (2.0 * a2)
+            return t1 if abs(t1 - t_guess) < abs(t2 - t_guess) else t2
+        return t_guess
+    if a1 != 0.0:
+        return -a0 / a1
+    return t_guess
+
+
+@nb.njit(**_NUMBA)
 def project_point(px, py, xy, closed, s_hint, window, ds_m, length_m):
     """Frenet projection of one world point onto the sampled line.
 
@@ -79,18 +124,36 @@ def project_point(px, py, xy, closed, s_hint, window, ds_m, length_m):
                 best_d2 = d2
                 best_i = i
                 best_t = t
+    # The chord foot is biased on curves (by ~n * ds / 2R). Refine t so that p - foot(t) is normal
+    # to the tangent interpolated between the two samples (exact for arcs; a quadratic in t). When
+    # the refined foot falls outside the segment, it belongs to the neighbour: step there.
     i = best_i
+    t = best_t
+    for _ in range(3):
+        t_raw = _refine_on_segment(px, py, xy, i, closed, best_t)
+        if t_raw < 0.0 and (closed or i > 0):
+            i = (i - 1) % n_seg
+            best_t = 1.0
+        elif t_raw > 1.0 and (closed or i < n_seg - 1):
+            i = (i + 1) % n_seg
+            best_t = 0.0
+        else:
+            t = min(1.0, max(0.0, t_raw))
+            break
+        t = best_t  # the shared end point of the two segments, if the loop runs out
     j = i + 1 if i + 1 < m else 0
-    tx = xy[j, 0] - xy[i, 0]
-    ty = xy[j, 1] - xy[i, 1]
-    seg_len = math.sqrt(tx * tx + ty * ty)
-    s = (i + best_t) * ds_m
+    tax, tay = _unit_tangent(xy, i, closed)
+    tbx, tby = _unit_tangent(xy, j, closed)
+    fx = xy[i, 0] + t * (xy[j, 0] - xy[i, 0])
+    fy = xy[i, 1] + t * (xy[j, 1] - xy[i, 1])
+    tx = tax + t * (tbx - tax)
+    ty = tay + t * (tby - tay)
+    tn = math.sqrt(tx * tx + ty * ty)
+    s = (i + t) * ds_m
     if closed and s >= length_m:
         s -= length_m
-    # Signed lateral offset: cross(tangent, p - foot) / |tangent|; positive = left.
-    fx = xy[i, 0] + best_t * tx
-    fy = xy[i, 1] + best_t * ty
-    n = (tx * (py - fy) - ty * (px - fx)) / seg_len
+    # Signed lateral offset: cross(tangent, p - foot); positive = left of the driving direction.
+    n = (tx * (py - fy) - ty * (px - fx)) / tn
     return s, n, i
 
 
