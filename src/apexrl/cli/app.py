@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from apexrl.cli import info, lapsim, tracks
+from apexrl.cli import info, lapsim, pipeline, tracks
 
 app = typer.Typer(
     name="apexrl",
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(tracks.app, name="tracks")
 app.command("lapsim")(lapsim.lapsim_command)
 app.command("raceline")(lapsim.raceline_command)
+app.command("pipeline")(pipeline.pipeline_command)
 app.command("info")(info.info_command)
 
 
