@@ -12,3 +12,18 @@ def _isolated_apexrl_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("APEXRL_RUNS_DIR", str(base / "runs"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     yield
+
+
+@pytest.fixture
+def cli():
+    """Invoke the real ``apexrl`` Typer app in-process: ``cli("tracks", "show", "x")``."""
+    from typer.testing import CliRunner
+
+    from apexrl.cli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke

@@ -13,7 +13,7 @@ from apexrl.tracks.lapsim import G_MPS2, GGEnvelope
 
 @dataclass(frozen=True)
 class MotorcycleParams:
-    """A motorcycle as a point mass with roll (physics.md section 3). Defaults: 600 cc supersport."""
+    """A motorcycle as a point mass with roll (physics.md section 3); defaults: 600 cc sportbike."""
 
     mass_kg: float = 245.0
     """Bike (~180 kg wet) plus rider (~65 kg)."""
@@ -43,9 +43,14 @@ class MotorcycleParams:
     """Deceleration at full brake input before the grip and stoppie limits."""
     g_mps2: float = G_MPS2
     """Gravity."""
+    min_turn_radius_m: float = 2.5
+    """Tightest path radius the steering lock allows (full lock at walking pace). The simulator
+    caps the path curvature g*tan(roll)/v^2, which diverges as v -> 0, at 1 / this radius."""
 
     def __post_init__(self) -> None:
-        _check_positive(self, "mass_kg", "power_w", "mu", "wheelbase_m", "cog_height_m")
+        _check_positive(
+            self, "mass_kg", "power_w", "mu", "wheelbase_m", "cog_height_m", "min_turn_radius_m"
+        )
         if not 0 < self.cog_to_rear_m < self.wheelbase_m:
             raise ValueError("cog_to_rear_m must lie between the contact patches (0, wheelbase_m)")
         if not 0 < self.lean_max_rad < math.pi / 2:
@@ -125,7 +130,7 @@ class CarParams:
 
 
 def point_mass_envelope(mu: float = 1.0, g_mps2: float = G_MPS2) -> GGEnvelope:
-    """A friction-ellipse point mass with no power limit and no drag (the closed-form test cases)."""
+    """A friction-ellipse point mass, no power limit, no drag (the closed-form test cases)."""
     if not mu > 0:
         raise ValueError(f"mu must be positive, got {mu}")
     return GGEnvelope(mu=mu, g_mps2=g_mps2)
@@ -135,4 +140,6 @@ def _check_positive(obj: object, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{type(obj).__name__}.{name} must be a positive number, got {value!r}")
+            raise ValueError(
+                f"{type(obj).__name__}.{name} must be a positive number, got {value!r}"
+            )

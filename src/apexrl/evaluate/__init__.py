@@ -1,0 +1,1 @@
+"""Lap metrics, coaching efficacy and plots."""
