@@ -126,3 +126,12 @@ def test_track_arrays_are_read_only():
     track = Track.from_centerline(circle(), 5, 5)
     with pytest.raises(ValueError):
         track.curvature_1pm[0] = 1.0
+
+
+def test_smoothing_keeps_an_open_straight_exact():
+    rng = np.random.default_rng(2)
+    xy = np.c_[np.linspace(0, 20, 41), rng.normal(0, 0.005, 41)]
+    track = Track.from_centerline(xy, 1.0, 1.0, closed=False, smoothing_m=0.5)
+    assert track.length_m == pytest.approx(20.0, abs=0.01)
+    assert track.xy_m[0, 0] == pytest.approx(0.0, abs=0.01)
+    assert track.xy_m[-1, 0] == pytest.approx(20.0, abs=0.01)

@@ -108,9 +108,10 @@ def test_grip_limited_launch_uses_exactly_all_the_grip(wide_straight: Track) -> 
 
 def test_roll_follows_command_with_lag_rate_limit_and_lean_limit(wide_straight: Track) -> None:
     p = NO_RESISTANCE
-    sim = BatchSim(wide_straight, "motorcycle", params=p, batch_size=3)
+    sim = BatchSim(wide_straight, "motorcycle", params=p, batch_size=4)
     sim.reset(s_m=500.0, speed_mps=0.0)  # at rest: any lean, no lateral load
-    cmd = np.array([[0.0, 0.0, 0.05], [0.0, 0.0, 0.8], [0.0, 0.0, 2.0]])
+    cmd = np.zeros((4, 3))
+    cmd[:, moto.LEAN_CMD_RAD] = [0.05, 0.8, 2.0, p.lean_max_rad]
     for k in range(1, 61):
         tel = sim.step(cmd)
         t = k * sim.dt_s
@@ -118,8 +119,10 @@ def test_roll_follows_command_with_lag_rate_limit_and_lean_limit(wide_straight: 
         assert tel.roll_rad[0] == pytest.approx(0.05 * (1 - math.exp(-t / 0.25)), rel=1e-9)
         if t <= 0.2 + 1e-9:  # large command: rate-limited ramp at first
             assert tel.roll_rad[1] == pytest.approx(p.roll_rate_max_radps * t, rel=1e-9)
+        # A command past the lean limit acts as the limit itself.
+        assert tel.roll_rad[2] == tel.roll_rad[3] <= p.lean_max_rad
     assert tel.roll_rad[1] == pytest.approx(0.8, abs=1e-3)
-    assert tel.roll_rad[2] == pytest.approx(p.lean_max_rad, rel=1e-12)
+    assert tel.roll_rad[2] == pytest.approx(p.lean_max_rad, abs=1e-3)
     assert not tel.crashed.any()
 
 

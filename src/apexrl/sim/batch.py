@@ -26,11 +26,17 @@ from apexrl.vehicles.params import CarParams, MotorcycleParams
 VehicleKind = Literal["motorcycle", "car"]
 
 DEFAULT_DT_S = {"car": 1.0 / 15.0, "motorcycle": 0.05}
-"""Control period: DeepRacer's 15 Hz camera frame; 20 Hz for the motorcycle (haptic cue rate)."""
+"""Control period: DeepRacer's 15 Hz camera frame for the car, 20 Hz for the motorcycle."""
 DEFAULT_SUBSTEPS = {"car": 4, "motorcycle": 5}
 """Physics sub-steps per control step (car: 60 Hz, motorcycle: 100 Hz)."""
-PARALLEL_MIN_BATCH = 512
-"""From this batch size on the threaded kernel beats the serial one (benchmarks/bench_sim.py)."""
+PARALLEL_MIN_BATCH = 8192
+"""Batch size from which ``step`` uses the threaded kernel by default. A threaded step costs at
+least one wake-up of the worker threads: microseconds on an idle machine, but on a busy one (a
+trainer's threads, other jobs) about 8 ms, measured on the 2-core development machine, which is
+what the serial kernel needs for ~13,000 cars. The default therefore stays serial below that;
+small batches (one vector env per process) also never start a thread pool and stay fork-safe.
+Pass ``parallel=True`` on an otherwise idle or many-core machine; measure with
+``benchmarks/bench_sim.py --kernels``."""
 
 
 class CrashCause(IntEnum):

@@ -32,6 +32,9 @@ from apexrl.tracks.geometry import interp_periodic, wrap_angle
 from apexrl.vehicles import car as carm
 from apexrl.vehicles import motorcycle as moto
 
+# error_model="numpy": a float division by zero gives inf/nan instead of raising. Every
+# denominator here is positive by construction; the default model would add a check and an
+# exception path to each division in the per-vehicle loops.
 _NUMBA = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
 # Crash causes (apexrl.sim.CrashCause mirrors these).

@@ -113,7 +113,7 @@ class Track:
         w_u = np.stack([np.interp(t_u, t, widths_t[:, k]) for k in range(2)], axis=1)
         if smoothing_m > 0:
             sigma = smoothing_m / (length / (len(s_u) if closed else len(s_u) - 1))
-            pts = gaussian_filter1d(pts, sigma, axis=0, mode="wrap" if closed else "nearest")
+            pts = _smooth_points(pts, sigma, closed)
             t2 = _chord_parameter(pts, closed)
             spline = _fit_spline(pts, t2, closed)
             t_u, s_u, length = _uniform_parameter(spline, t2[-1], step, closed)
@@ -316,6 +316,18 @@ def _clean_input(xy_m, w_left_m, w_right_m, closed: bool):
             f"got {xy.shape[0]}"
         )
     return xy, wl, wr
+
+
+def _smooth_points(pts: np.ndarray, sigma: float, closed: bool) -> np.ndarray:
+    """Gaussian-smooth sampled points; open lines are padded by point reflection through their
+    end points so a straight stays straight and keeps its length (edge padding would shorten it)."""
+    if closed:
+        return gaussian_filter1d(pts, sigma, axis=0, mode="wrap")
+    pad = min(int(4 * sigma) + 1, len(pts) - 1)
+    head = 2 * pts[0] - pts[pad:0:-1]
+    tail = 2 * pts[-1] - pts[-2 : -pad - 2 : -1]
+    smoothed = gaussian_filter1d(np.vstack([head, pts, tail]), sigma, axis=0, mode="nearest")
+    return smoothed[pad : pad + len(pts)]
 
 
 def _chord_parameter(xy: np.ndarray, closed: bool) -> np.ndarray:
