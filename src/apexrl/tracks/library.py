@@ -147,8 +147,12 @@ class BuiltinTrack:
     """+360 for counter-clockwise, -360 for clockwise."""
     width_m: float
     spacing_m: float
-    """Spacing of the integrated centre-line points before the Track resamples them."""
+    """Spacing of the integrated centre-line points before the Track resamples them. These points
+    become ``Track.waypoints_xy_m``, which DeepRacer reward functions index, so DeepRacer-scale
+    tracks use the spacing of the official route files (about 0.1-0.3 m)."""
 
+
+DEEPRACER_WAYPOINT_SPACING_M = 0.15
 
 _BUILTINS: dict[str, BuiltinTrack] = {
     t.name: t
@@ -204,7 +208,7 @@ _BUILTINS: dict[str, BuiltinTrack] = {
             ),
             360.0,
             DEEPRACER_WIDTH_M,
-            0.02,
+            DEEPRACER_WAYPOINT_SPACING_M,
         ),
         BuiltinTrack(
             "dr_hairpins",
@@ -225,7 +229,7 @@ _BUILTINS: dict[str, BuiltinTrack] = {
             ),
             -360.0,
             DEEPRACER_WIDTH_M,
-            0.02,
+            DEEPRACER_WAYPOINT_SPACING_M,
         ),
         BuiltinTrack(
             "dr_flow",
@@ -250,7 +254,7 @@ _BUILTINS: dict[str, BuiltinTrack] = {
             ),
             360.0,
             DEEPRACER_WIDTH_M,
-            0.02,
+            DEEPRACER_WAYPOINT_SPACING_M,
         ),
     )
 }
