@@ -17,14 +17,24 @@ from apexrl import __version__
 
 # Which distributions make an extra usable; checked without importing them.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "envs": ("gymnasium", "pettingzoo"),
     "data": ("minari",),
     "train": ("torch", "stable-baselines3", "safetensors", "tensorboard"),
     "edge": ("onnx", "onnxruntime", "tensorflow-cpu", "ai-edge-litert", "tflite-micro"),
     "deepracer": ("boto3", "jinja2", "shapely"),
     "distributed": ("ray", "optuna"),
 }
-CORE = ("numpy", "scipy", "numba", "osqp", "matplotlib", "typer", "rich", "pydantic")
+CORE = (
+    "numpy",
+    "scipy",
+    "numba",
+    "osqp",
+    "matplotlib",
+    "typer",
+    "rich",
+    "pydantic",
+    "gymnasium",
+    "pettingzoo",
+)
 
 
 def cache_dir() -> Path:

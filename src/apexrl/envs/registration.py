@@ -1,0 +1,24 @@
+"""Gymnasium ids of apexrl's environments, registered with STRING entry points.
+
+``import apexrl`` calls :func:`register_envs`; the environment modules themselves (and numba, the
+simulator, the sensors) are imported only when ``gymnasium.make`` builds an environment.
+"""
+
+from __future__ import annotations
+
+ENV_IDS: dict[str, str] = {
+    "apexrl/MotoCoach-v0": "apexrl.envs.moto_coach:MotoCoachEnv",
+    "apexrl/DeepRacer-v0": "apexrl.envs.deepracer:DeepRacerEnv",
+}
+"""Gymnasium id -> entry point."""
+
+
+def register_envs() -> None:
+    """Register every apexrl id with Gymnasium (idempotent; a no-op without gymnasium)."""
+    try:
+        import gymnasium
+    except ImportError:  # the core install without the envs has nothing to register
+        return
+    for env_id, entry_point in ENV_IDS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=entry_point, disable_env_checker=False)
