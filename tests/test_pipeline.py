@@ -43,7 +43,9 @@ def test_a_failing_step_leaves_no_summary_and_logs_the_error(tmp_path):
 
 
 def test_pipeline_cli_exit_codes(cli, tmp_path):
-    ok = cli("pipeline", "--track", "circle:radius=30,width=6", "--output", str(tmp_path / "a"), "--json")
+    ok = cli(
+        "pipeline", "--track", "circle:radius=30,width=6", "--output", str(tmp_path / "a"), "--json"
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["steps"]["optimal_lap"]["track"]
     bad = cli("pipeline", "--track", "no-such-track", "--output", str(tmp_path / "b"))

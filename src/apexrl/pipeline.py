@@ -90,7 +90,9 @@ def optimal_lap(
     log.info("racing line solved in %.2f s", time.perf_counter() - t0)
     centre = simulate_lap(trk, env)
     best = simulate_lap(line.line, env)
-    log.info("optimal lap: centre line %.3f s, racing line %.3f s", centre.lap_time_s, best.lap_time_s)
+    log.info(
+        "optimal lap: centre line %.3f s, racing line %.3f s", centre.lap_time_s, best.lap_time_s
+    )
 
     csv_path = output / "raceline.csv"
     save_csv(line.line, csv_path)

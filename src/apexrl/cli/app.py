@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from apexrl.cli import info, lapsim, pipeline, tracks
+from apexrl.cli import deploy, info, lapsim, pipeline, rewards, tracks
 
 app = typer.Typer(
     name="apexrl",
@@ -26,6 +26,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(tracks.app, name="tracks")
+app.add_typer(rewards.app, name="rewards")
+app.add_typer(deploy.app, name="deploy")
 app.command("lapsim")(lapsim.lapsim_command)
 app.command("raceline")(lapsim.raceline_command)
 app.command("pipeline")(pipeline.pipeline_command)

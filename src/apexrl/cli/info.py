@@ -11,7 +11,9 @@ from apexrl.cli._common import console, handle_errors, print_json
 
 @handle_errors
 def info_command(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Print apexrl's version, Python, installed extras and the cache and runs folders."""
     from apexrl.config import environment_info

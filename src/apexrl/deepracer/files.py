@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from apexrl.deepracer.actions import (
     ActionSpace,
+    ActionSpaceError,
     ContinuousActionSpace,
     action_space_from_json,
     action_space_preset,
@@ -69,8 +70,22 @@ class DeepRacerConfigError(ValueError):
     """A DeepRacer file or setting is invalid; the message names it and says how to fix it."""
 
 
+_ALIASES = {
+    "learning_rate": "lr",
+    "gamma": "discount_factor",
+    "discount": "discount_factor",
+    "epochs": "num_epochs",
+    "entropy": "beta_entropy",
+    "alpha": "sac_alpha",
+    "ppo": "clipped_ppo",
+}
+"""Names people use for keys the simulator spells differently."""
+
+
 def _did_you_mean(key: str, valid: Sequence[str]) -> str:
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    if key in _ALIASES and _ALIASES[key] in valid:
+        close = [_ALIASES[key]]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -233,9 +248,12 @@ def validate_model_metadata(data: Any, *, source: str = "model_metadata.json") -
         meta = ModelMetadataFile.model_validate(dict(data))
     except ValidationError as exc:
         raise DeepRacerConfigError(_pydantic_message(exc, source)) from None
-    space = action_space_from_json(
-        meta.action_space, action_space_type=meta.action_space_type, source=source
-    )
+    try:
+        space = action_space_from_json(
+            meta.action_space, action_space_type=meta.action_space_type, source=source
+        )
+    except ActionSpaceError as exc:
+        raise DeepRacerConfigError(str(exc)) from None
     lidar = None
     if meta.lidar_config is not None:
         c = meta.lidar_config
@@ -255,7 +273,7 @@ def validate_model_metadata(data: Any, *, source: str = "model_metadata.json") -
 
 
 def read_model_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    return validate_model_metadata(_read_json(path), source=str(path))
+    return validate_model_metadata(read_json(path), source=str(path))
 
 
 # ---------------------------------------------------------------------- hyperparameters.json
@@ -357,13 +375,14 @@ def hyperparameters(
 
 def read_hyperparameters(path: str | os.PathLike, algorithm: str = "clipped_ppo") -> dict[str, Any]:
     """Validate a user's hyperparameters.json for ``algorithm``; return it with defaults filled."""
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, Mapping):
         raise DeepRacerConfigError(f"{path}: must be a JSON object, got {type(data).__name__}")
     return hyperparameters(algorithm, data, source=str(path))
 
 
-def _read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file strictly (no NaN/Infinity), with errors naming the file and line."""
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"file not found: {file}")
@@ -708,7 +727,8 @@ def _check_world(world: str, allow_unknown: bool) -> None:
     raise DeepRacerConfigError(
         f"unknown DeepRacer world {world!r}"
         + (f" (did you mean {', '.join(repr(h) for h in hint)}?)" if hint else "")
-        + "; see 'apexrl deploy list-tracks', or allow a newer official world explicitly"
+        + "; see 'apexrl deploy list-tracks' (a newer official world: allow_unknown_world / "
+        "--any-world)"
     )
 
 

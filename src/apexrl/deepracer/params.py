@@ -66,7 +66,7 @@ PARAM_KEYS: tuple[str, ...] = (
     "object_in_camera",
     "sim_time",
 )
-"""The 27 keys of ``params``, in the order of the simulator's documentation."""
+"""The 27 keys of ``params``, in the order of the table in shared/specs/deepracer.md."""
 
 STEP_S = 1.0 / 15.0
 """One step: the camera runs at 15 Hz."""
@@ -380,7 +380,8 @@ def _episode(
         d_fwd = (length - d) if reverse else d
         s_fwd = (d_fwd % length if track.closed else min(max(d_fwd, 0.0), length)) * scale
         w_l, w_r = (float(w) for w in track.widths_at(s_fwd))
-        # Lateral offset n is left of the TRACK's direction; a reversed car's left is the right.
+        # n_lat is measured left of the TRACK's forward direction (reward_params reports the side
+        # relative to the driving direction, so it flips for reversed episodes by itself).
         n_lat = float(np.clip(n_lat + rng.normal(0.0, 0.06), -w_r - 0.3, w_l + 0.3))
         if j == episode_steps - 1:  # episodes end, as most do in training, off the track
             n_lat = w_l + 0.25 if n_lat >= 0 else -w_r - 0.25
@@ -390,7 +391,7 @@ def _episode(
             + (math.pi if reverse else 0.0)
             + float(rng.normal(0.0, math.radians(8.0)))
         )
-        half_out = max(n_lat - w_l, -w_r - n_lat)  # > 0: origin beyond the nearer border
+        beyond_m = max(n_lat - w_l, -w_r - n_lat)  # > 0: the origin is past a border
         crashed = any(math.hypot(o.x_m - xy[0], o.y_m - xy[1]) < CRASH_DISTANCE_M for o in objects)
         driven = d - start_d if d >= start_d else d + length - start_d
         out.append(
@@ -403,8 +404,8 @@ def _episode(
                 steering_cmd_deg=steer,
                 steps=first_step + j,
                 progress_pct=100.0 * driven / length,
-                all_wheels_on_track=half_out <= -CAR_HALF_WIDTH_M,
-                is_offtrack=half_out > CAR_HALF_WIDTH_M,
+                all_wheels_on_track=beyond_m <= -CAR_HALF_WIDTH_M,
+                is_offtrack=beyond_m > CAR_HALF_WIDTH_M,
                 is_crashed=crashed,
                 is_reversed=reverse,
                 objects=objects,

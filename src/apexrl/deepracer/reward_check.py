@@ -27,11 +27,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from apexrl.deepracer.reward_runner import FUNCTION_NAME
+
+if TYPE_CHECKING:
+    from apexrl.tracks.track import Track
 
 ALLOWED_MODULES = ("math", "random", "numpy", "scipy", "shapely")
 BANNED_NAMES = ("open", "eval", "exec", "compile", "input", "__import__", "__builtins__")
@@ -203,7 +206,7 @@ class ValidationReport:
 
 def validate_reward_file(
     path: str | os.PathLike,
-    track: Any = None,
+    track: Track | str | os.PathLike | None = None,
     *,
     calls: int = DEFAULT_CALLS,
     timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -256,20 +259,17 @@ def _run_in_worker(
 ) -> tuple[list[CallFailure], list[float], int]:
     """Send the samples one by one to a worker process; return (failures, rewards, calls sent).
 
-    The worker is a fresh interpreter (not a multiprocessing fork or spawn, which would re-run the
-    caller's ``__main__``). Requests go over its stdin, replies over a duplicate of its original
-    stdout; the user's own prints are sent to stderr.
+    The worker is a fresh interpreter running :func:`apexrl.deepracer.reward_runner.serve` (not a
+    multiprocessing fork or spawn, which would re-run the caller's ``__main__``). It loads
+    reward_runner.py by path, which needs only the standard library, so the worker does not import
+    the apexrl package (gymnasium, numba, ...) and starts in a fraction of a second.
     """
-    import apexrl
+    from apexrl.deepracer import reward_runner
 
-    env = dict(os.environ)
-    package_root = str(Path(apexrl.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WORKER_COMMAND, str(path)],
+        [sys.executable, "-c", _WORKER_COMMAND, reward_runner.__file__, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env=env,
     )
     replies: queue.Queue[Any] = queue.Queue()
     reader = threading.Thread(target=_read_replies, args=(proc.stdout, replies), daemon=True)
@@ -279,29 +279,26 @@ def _run_in_worker(
     sent = 0
     try:
         status = _receive(replies, _LOAD_TIMEOUT_S)
-        if status is None or status[0] != "loaded":
-            if status is None:
-                kind, msg = _silence(proc, _LOAD_TIMEOUT_S, "importing the module")
-            else:
-                kind, msg = "load", status[1]
+        if status[0] != "loaded":
+            kind, msg = _no_reply(proc, status, _LOAD_TIMEOUT_S, "importing the module")
             return [CallFailure(-1, None, kind, msg)], rewards, 0
         for i, params in enumerate(samples):
             step = params.get("steps")
             try:
                 pickle.dump(params, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 proc.stdin.flush()
-            except (BrokenPipeError, OSError):
-                failures.append(CallFailure(i, step, "crash", _died(proc)))
+            except OSError:  # BrokenPipeError: the worker is gone
+                failures.append(CallFailure(i, step, *_no_reply(proc, _EOF, timeout_s, "")))
                 break
             sent += 1
             reply = _receive(replies, timeout_s)
-            if reply is None:
-                kind, msg = _silence(proc, timeout_s, "the call")
-                failures.append(CallFailure(i, step, kind, msg))
-                break
             if reply[0] == "ok":
                 rewards.append(reply[1])
                 continue
+            if reply[0] != "error":
+                kind, msg = _no_reply(proc, reply, timeout_s, "the call")
+                failures.append(CallFailure(i, step, kind, msg))
+                break
             _, kind, message, value = reply
             failures.append(CallFailure(i, step, kind, message, value))
             if len(failures) >= max_failures:
@@ -319,9 +316,15 @@ def _run_in_worker(
 
 
 _WORKER_COMMAND = (
-    "import sys; from apexrl.deepracer.reward_check import _worker; _worker(sys.argv[1])"
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('apexrl_reward_worker', sys.argv[1])\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "sys.modules[spec.name] = module\n"
+    "spec.loader.exec_module(module)\n"
+    "module.serve(sys.argv[2])\n"
 )
 _EOF = ("eof",)
+_TIMEOUT = ("timeout",)
 
 
 def _read_replies(stream: Any, replies: queue.Queue[Any]) -> None:
@@ -333,60 +336,28 @@ def _read_replies(stream: Any, replies: queue.Queue[Any]) -> None:
             return
 
 
-def _receive(replies: queue.Queue[Any], timeout_s: float) -> Any:
+def _receive(replies: queue.Queue[Any], timeout_s: float) -> tuple[Any, ...]:
+    """The next reply, :data:`_EOF` once the worker has gone, :data:`_TIMEOUT` after timeout_s."""
     try:
         reply = replies.get(timeout=timeout_s)
     except queue.Empty:
-        return None
+        return _TIMEOUT
     if reply == _EOF:
         replies.put(_EOF)  # every later read sees the end too
-        return None
     return reply
 
 
-def _died(proc: subprocess.Popen) -> str:
+def _no_reply(
+    proc: subprocess.Popen, reply: tuple[Any, ...], timeout_s: float, what: str
+) -> tuple[str, str]:
+    """(kind, message) when ``reply`` is not an answer: a load error, a crash or a time-out."""
+    if reply[0] == "load_error":
+        return "load", reply[1]
+    if reply == _TIMEOUT and proc.poll() is None:
+        proc.kill()
+        return "timeout", f"{what} did not finish within {timeout_s:g} s"
     try:
-        code = proc.wait(timeout=1.0)
+        code = proc.wait(timeout=2.0)
     except subprocess.TimeoutExpired:
         code = None
-    return f"the worker process died (exit code {code})"
-
-
-def _silence(proc: subprocess.Popen, timeout_s: float, what: str) -> tuple[str, str]:
-    """(kind, message) for a missing reply: a crash if the worker exited, else a time-out."""
-    if proc.poll() is not None:
-        return "crash", _died(proc)
-    proc.kill()
-    return "timeout", f"{what} did not finish within {timeout_s:g} s"
-
-
-def _worker(path: str) -> None:
-    """Worker process main: load the module, then answer one params dict at a time."""
-    from apexrl.deepracer.reward_runner import RewardError, RewardFunction
-
-    # Replies go to the original stdout; anything else written to fd 1 (the user's prints, C
-    # libraries) is redirected to stderr so it cannot corrupt the stream.
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    requests = sys.stdin.buffer
-
-    def reply(message: tuple[Any, ...]) -> None:
-        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
-
-    try:
-        func = RewardFunction.load(path)
-    except (RewardError, OSError) as exc:
-        reply(("load_error", str(exc)))
-        return
-    reply(("loaded", None))
-    while True:
-        try:
-            params = pickle.load(requests)
-        except EOFError:
-            return
-        try:
-            reply(("ok", func(params)))
-        except RewardError as exc:
-            reply(("error", exc.kind, str(exc), exc.value))
+    return "crash", f"the worker process died (exit code {code})"

@@ -9,6 +9,8 @@ user's file only. Strings are refused even though ``float("1.5")`` would succeed
 is a bug, not a reward.
 
 This runs the user's code in this process with this process's privileges; it is not a sandbox.
+The module imports only the standard library: :func:`serve`, the worker side of
+:mod:`~apexrl.deepracer.reward_check`'s sample calls, loads it by path in a bare interpreter.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import importlib.util
 import itertools
 import math
 import os
+import pickle
 import re
 import sys
 import traceback
@@ -205,3 +208,37 @@ def _import_file(path: Path) -> ModuleType:
             kind="load",
         ) from exc
     return module
+
+
+def serve(path: str) -> None:
+    """Worker process main: load ``path``, then answer pickled params dicts read from stdin.
+
+    Replies (pickled tuples) go to the ORIGINAL stdout: ``("loaded", None)`` or
+    ``("load_error", message)`` once, then ``("ok", reward)`` or ``("error", kind, message,
+    value)`` per request. Everything else written to fd 1 -- the user's prints, C libraries -- is
+    redirected to stderr so it cannot corrupt the stream (or a parent's ``--json`` output).
+    """
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    requests = sys.stdin.buffer
+
+    def reply(message: tuple[Any, ...]) -> None:
+        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+    try:
+        func = RewardFunction.load(path)
+    except (RewardError, OSError) as exc:
+        reply(("load_error", str(exc)))
+        return
+    reply(("loaded", None))
+    while True:
+        try:
+            params = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            reply(("ok", func(params)))
+        except RewardError as exc:
+            reply(("error", exc.kind, str(exc), exc.value))

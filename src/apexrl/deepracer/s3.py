@@ -111,11 +111,13 @@ def upload_custom_files(
     endpoint_url: str | None = None,
     profile: str | None = None,
     region: str | None = None,
+    max_attempts: int = 3,
 ) -> UploadResult:
     """Validate and upload ``folder``'s custom files to ``s3://bucket/<prefix>/``.
 
     ``prefix`` defaults to :func:`default_prefix`. ``endpoint_url`` selects an S3-compatible
-    server (MinIO: ``http://localhost:9000``); ``profile`` and ``region`` go to boto3.
+    server (MinIO: ``http://localhost:9000``); ``profile`` and ``region`` go to boto3;
+    ``max_attempts`` counts tries per request (botocore's standard retry mode).
     """
     if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise S3UploadError(
@@ -127,7 +129,7 @@ def upload_custom_files(
         raise S3UploadError(f"S3 prefix {prefix!r} must be a path like custom_files (no '..')")
     paths = check_custom_files(folder)
     shown_endpoint = redact_url(endpoint_url)
-    client = _client(endpoint_url, profile, region)
+    client = _client(endpoint_url, profile, region, max_attempts)
     where = f"bucket {bucket!r}" + (f" at {shown_endpoint}" if shown_endpoint else "")
     _call(lambda: client.head_bucket(Bucket=bucket), where, shown_endpoint)
     objects = []
@@ -145,7 +147,9 @@ def upload_custom_files(
     return UploadResult(bucket, key_prefix, shown_endpoint, tuple(objects))
 
 
-def _client(endpoint_url: str | None, profile: str | None, region: str | None) -> Any:
+def _client(
+    endpoint_url: str | None, profile: str | None, region: str | None, max_attempts: int
+) -> Any:
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
@@ -160,7 +164,7 @@ def _client(endpoint_url: str | None, profile: str | None, region: str | None) -
     config = Config(
         connect_timeout=5,
         read_timeout=30,
-        retries={"max_attempts": 2, "mode": "standard"},
+        retries={"max_attempts": max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"} if endpoint_url else {},
     )
     try:

@@ -17,8 +17,11 @@ return rewards in [1e-3, 2] per step, so their scales are comparable:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 from apexrl.tracks.track import Track
@@ -60,7 +63,7 @@ class RewardTemplate:
         return {p.name: p.default for p in self.params}
 
 
-def _folder() -> Any:
+def _folder() -> Traversable:
     return resources.files(_PACKAGE) / _FOLDER
 
 
@@ -227,15 +230,13 @@ def _racing_line_points(track: Track, n_points: int) -> list[tuple[float, float]
 
 def write_template(
     name: str,
-    path: Any,
+    path: str | os.PathLike,
     params: dict[str, Any] | None = None,
     track: Track | str | None = None,
     *,
     force: bool = False,
 ) -> str:
     """Render and write atomically to ``path`` (refusing to overwrite unless ``force``)."""
-    from pathlib import Path
-
     from apexrl.deepracer.reward_check import lint_source
     from apexrl.io_utils import write_text_atomic
 

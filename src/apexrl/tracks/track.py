@@ -218,8 +218,10 @@ class Track:
         unwrapped = np.unwrap(self.heading_rad)
         if self.closed:
             grid = np.append(self.s_m, self.length_m)
-            turn = unwrapped[-1] - unwrapped[0] + geometry.wrap_angle(
-                self.heading_rad[0] - self.heading_rad[-1]
+            turn = (
+                unwrapped[-1]
+                - unwrapped[0]
+                + geometry.wrap_angle(self.heading_rad[0] - self.heading_rad[-1])
             )
             h = np.interp(self.wrap_s(s_m), grid, np.append(unwrapped, unwrapped[0] + turn))
         else:

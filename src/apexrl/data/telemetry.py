@@ -1,0 +1,1116 @@
+"""Import logged laps (RaceChrono CSV v3, AiM CSV) into apexrl's 8-channel, map-matched schema.
+
+Pipeline (physics.md section 5):
+
+1. **Parse** the file by column POSITION (RaceChrono repeats names such as ``speed`` for GPS,
+   calculated and OBD values; the first match wins, GPS preferred for speed) and convert every
+   channel to SI (speed m/s, accelerations g, angles rad, throttle and brake as fractions).
+   Sensor rows without a GPS fix are interpolated onto the GPS rows by time.
+2. **Align** the log with the track. GPS lat/lon become local metres with an equirectangular
+   projection (exact to millimetres over a circuit), then a rigid 2-D transform puts them in the
+   track's frame. Either the user gives the frame (``origin``: the lat/lon of the track's (0, 0)
+   and the compass bearing of its +x axis; exact), or it is FITTED: iterative closest point
+   (trimmed, 36 starting rotations) of the driven path, resampled every 3 m, onto the centre
+   line. The fit is refused when the path does not lie on the track (95 % of points farther than
+   the half width + 3 m) or when two different rotations fit equally well (a symmetric track such
+   as a circle); pass ``origin`` then. A fitted frame is good to 1-2 m (the rider's line is not
+   the centre line, and that bias is fitted too); give ``origin`` when sub-metre deviations
+   matter.
+3. **Map-match** every fix with :meth:`Track.project`, the previous fix's ``s`` as the hint, and
+   unwrap ``s`` into driven distance. Laps are split where that distance crosses the start/finish
+   line (s = 0); the crossing time is interpolated between fixes. Before the first crossing is the
+   out-lap, after the last the in-lap (both partial).
+4. **Channels** (:data:`apexrl.data.minari_io.CHANNELS`). Logged when the file has them; otherwise
+   derived, and :attr:`ImportedTelemetry.channel_sources` says which:
+
+   - velocity: GPS speed, else the speed of the smoothed path;
+   - lateral_g: the logged lateral acceleration, else v^2 kappa of the driven path (v times the
+     heading rate of the smoothed path). A logged channel's sign is checked against that estimate
+     and flipped to apexrl's + left convention when they disagree;
+   - roll_angle: the logged lean (sign checked the same way), else atan(a_y / g);
+   - throttle_position / brake_pressure: logged (% -> fraction; pressure / ``brake_full_scale_bar``),
+     else from the tyre's longitudinal acceleration a_tyre = a_x + drag + rolling resistance as a
+     fraction of what the bike can do there (drive: min(P/(m v), wheelie, mu g); brake:
+     min(brake_max, stoppie)), the same scaling the simulator applies to its inputs;
+   - distance_to_apex: distance along the centre line to the next corner apex of the racing line;
+   - racing_line_deviation: n minus the racing line's offset at s (+ = left of the line);
+   - tire_friction_usage: sqrt((a_tyre/(mu g))^2 + (a_y/(mu g))^2) with the bike's mu.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from apexrl.data.minari_io import CHANNEL_UNITS, CHANNELS, NO_CUE_ACTION, Episode
+from apexrl.tracks.lapsim import G_MPS2
+from apexrl.tracks.track import Track
+from apexrl.vehicles.params import MotorcycleParams
+
+LogFormat = Literal["racechrono", "aim"]
+FORMATS: tuple[str, ...] = ("racechrono", "aim")
+EARTH_RADIUS_M = 6_371_008.8
+"""Mean Earth radius (IUGG) of the equirectangular projection."""
+RACECHRONO_BANNER = "This file is created using RaceChrono"
+DEFAULT_BRAKE_FULL_SCALE_BAR = 20.0
+"""Brake line pressure taken as full braking when a log gives pressure in bar (sport-bike front
+brakes reach 15-20 bar at the limit)."""
+MOVING_SPEED_MPS = 2.0
+"""Fixes slower than this are ignored by the alignment fit (standing in the pits)."""
+_SMOOTH_S = 0.3
+"""Time constant (Gaussian sigma, seconds) of the smoothing before numerical derivatives."""
+_SIGN_CHECK_MIN = 0.3
+"""Correlation a logged lateral/lean channel must reach with the path estimate to be trusted."""
+
+_SPEED_UNITS = {"m/s": 1.0, "km/h": 1 / 3.6, "kph": 1 / 3.6, "mph": 0.44704, "kn": 0.514444}
+_ACCEL_UNITS = {"g": 1.0, "m/s2": 1 / G_MPS2, "m/s^2": 1 / G_MPS2, "m/s²": 1 / G_MPS2}
+_ANGLE_UNITS = {"deg": math.pi / 180, "°": math.pi / 180, "rad": 1.0}
+_FRACTION_UNITS = {"%": 0.01, "": 1.0, "0-1": 1.0}
+_PRESSURE_UNITS = {"bar": 1.0, "psi": 0.0689476, "kpa": 0.01, "mpa": 10.0}
+_TIME_UNITS = {"s": 1.0, "sec": 1.0, "unix time": 1.0, "ms": 1e-3}
+
+
+class TelemetryFormatError(ValueError):
+    """A log file cannot be read; the message names the file and the line."""
+
+
+# ====================================================================== parsing
+@dataclass(frozen=True, eq=False)
+class RawLog:
+    """A parsed log in SI units, one row per GPS fix (``N`` fixes, every array ``(N,)``).
+
+    Optional channels are ``None`` when the file does not have them.
+    """
+
+    path: Path
+    format: str
+    t_s: np.ndarray
+    """Seconds since the first fix, strictly increasing."""
+    lat_deg: np.ndarray
+    lon_deg: np.ndarray
+    speed_mps: np.ndarray | None = None
+    lean_rad: np.ndarray | None = None
+    """As logged (sign convention unknown until checked against the path)."""
+    lateral_g: np.ndarray | None = None
+    longitudinal_g: np.ndarray | None = None
+    throttle: np.ndarray | None = None
+    """Fraction of full throttle."""
+    brake: np.ndarray | None = None
+    """Fraction of full braking (pressures already divided by the full-scale pressure)."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """Channel -> where it came from (column number, name, source, unit)."""
+    metadata: dict[str, str] = field(default_factory=dict)
+    """The file's key/value preamble (session, track, driver, date, ...)."""
+    logger_lap_times_s: tuple[float, ...] = ()
+    """Lap times the logger itself recorded (its own start/finish line), for cross-checks."""
+
+
+@dataclass(frozen=True)
+class _Table:
+    path: Path
+    names: list[str]
+    units: list[str]
+    sources: list[str]
+    values: np.ndarray  # (R, C) float64, NaN where a cell is empty
+    lines: np.ndarray  # (R,) 1-based line number of every data row
+    header_line: int
+    units_line: int
+
+
+def detect_format(path: str | os.PathLike) -> LogFormat:
+    """``"racechrono"`` or ``"aim"`` from the first line of the file."""
+    first = _read_lines(Path(path))[0] if Path(path).stat().st_size else ""
+    if first.startswith(RACECHRONO_BANNER):
+        return "racechrono"
+    cells = next(csv.reader([first]), [])
+    if len(cells) >= 2 and cells[0].strip() == "Format" and cells[1].strip().lower() == "aim csv file":
+        return "aim"
+    raise TelemetryFormatError(
+        f"{path}:1: unknown log format; expected a RaceChrono CSV v3 banner "
+        f"({RACECHRONO_BANNER!r} ...) or an AiM CSV export ('\"Format\",\"AiM CSV File\"'), "
+        f"got {first[:60]!r}"
+    )
+
+
+def read_log(
+    path: str | os.PathLike,
+    format: str = "auto",
+    *,
+    brake_full_scale_bar: float = DEFAULT_BRAKE_FULL_SCALE_BAR,
+) -> RawLog:
+    """Parse a RaceChrono CSV v3 or AiM CSV file (``format="auto"`` looks at the first line)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no log file {p}")
+    if format == "auto":
+        format = detect_format(p)
+    if format == "racechrono":
+        return _read_racechrono(p, brake_full_scale_bar)
+    if format == "aim":
+        return _read_aim(p, brake_full_scale_bar)
+    raise ValueError(f"unknown log format {format!r}; use one of: auto, {', '.join(FORMATS)}")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TelemetryFormatError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    lines = text.splitlines()
+    if not lines:
+        raise TelemetryFormatError(f"{path}:1: the file is empty")
+    return lines
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in next(csv.reader([line]), [])]
+
+
+def _read_racechrono(path: Path, brake_full_scale_bar: float) -> RawLog:
+    lines = _read_lines(path)
+    if not lines[0].startswith(RACECHRONO_BANNER):
+        raise TelemetryFormatError(
+            f"{path}:1: not a RaceChrono export: expected the banner "
+            f"{RACECHRONO_BANNER!r} ..., got {lines[0][:60]!r}"
+        )
+    fmt = _cells(lines[1]) if len(lines) > 1 else []
+    if fmt[:1] != ["Format"] or fmt[1:2] != ["3"]:
+        got = lines[1] if len(lines) > 1 else "end of file"
+        raise TelemetryFormatError(
+            f"{path}:2: expected 'Format,3' (RaceChrono CSV v3), got {got!r}; "
+            "re-export the session as CSV v3"
+        )
+    metadata: dict[str, str] = {}
+    i = 2
+    while i < len(lines) and lines[i].strip():
+        cells = _cells(lines[i])
+        if cells and cells[0] != "timestamp":
+            metadata[cells[0]] = ",".join(cells[1:])
+            i += 1
+            continue
+        break
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or _cells(lines[i])[:1] != ["timestamp"]:
+        raise TelemetryFormatError(
+            f"{path}:{min(i, len(lines) - 1) + 1}: expected the header row starting with "
+            "'timestamp' after the session preamble"
+        )
+    table = _table(path, lines, i, with_sources=True)
+    time_col = _require(table, ("timestamp",), "timestamp")
+    lat_col = _require(table, ("latitude",), "latitude")
+    lon_col = _require(table, ("longitude",), "longitude")
+    time_factor = _unit(table, time_col, _TIME_UNITS, "time")
+    columns = {
+        "speed": _find(table, ("speed",), prefer_source="gps"),
+        "lean": _find(table, ("lean_angle",)),
+        "lateral": _find(table, ("lateral_acc",)),
+        "longitudinal": _find(table, ("longitudinal_acc",)),
+        "throttle": _find(table, ("throttle_pos", "throttle_position", "accelerator_pos")),
+        "brake": _find(table, ("brake_pos", "brake_position", "brake_pressure", "brake_press")),
+    }
+    lap_col = _find(table, ("lap_number",))
+    raw = _assemble(
+        table, "racechrono", time_col, time_factor, lat_col, lon_col, columns,
+        brake_full_scale_bar, metadata,
+    )
+    if lap_col is None:
+        return raw
+    return _with_logger_laps(raw, table, time_col, time_factor, lap_col)
+
+
+def _read_aim(path: Path, brake_full_scale_bar: float) -> RawLog:
+    lines = _read_lines(path)
+    first = _cells(lines[0])
+    if first[:1] != ["Format"] or len(first) < 2 or first[1].lower() != "aim csv file":
+        raise TelemetryFormatError(
+            f"{path}:1: not an AiM CSV export: expected '\"Format\",\"AiM CSV File\"', "
+            f"got {lines[0][:60]!r}"
+        )
+    metadata: dict[str, str] = {}
+    beacons: list[float] = []
+    i = 1
+    while i < len(lines) and lines[i].strip():
+        cells = _cells(lines[i])
+        key, values = cells[0], [c for c in cells[1:] if c]
+        if key == "Time" and len(cells) > 2:
+            break  # the channel row right after the metadata, without the usual blank line
+        if key == "Beacon Markers":
+            try:
+                beacons = [float(v) for v in values]
+            except ValueError:
+                raise TelemetryFormatError(
+                    f"{path}:{i + 1}: 'Beacon Markers' must be numbers (seconds), got {values[:3]}"
+                ) from None
+        metadata[key] = ",".join(values)
+        i += 1
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or _cells(lines[i])[:1] != ["Time"]:
+        raise TelemetryFormatError(
+            f"{path}:{min(i, len(lines) - 1) + 1}: expected the channel row starting with "
+            "\"Time\" after the metadata block"
+        )
+    table = _table(path, lines, i, with_sources=False)
+    time_col = _require(table, ("time",), "Time")
+    lat_col = _require(table, ("gps latitude", "latitude"), "GPS Latitude")
+    lon_col = _require(table, ("gps longitude", "longitude"), "GPS Longitude")
+    time_factor = _unit(table, time_col, _TIME_UNITS, "time")
+    columns = {
+        "speed": _find(table, ("gps speed", "speed")),
+        "lean": _find(table, ("lean angle", "leanangle", "roll angle", "roll")),
+        "lateral": _find(table, ("lateralacc", "lateral acc", "gps latacc")),
+        "longitudinal": _find(table, ("inlineacc", "inline acc", "gps lonacc")),
+        "throttle": _find(table, ("tps", "throttle", "throttle pos", "pps")),
+        "brake": _find(table, ("brakepress", "brake press", "front brake", "brk", "brake")),
+    }
+    raw = _assemble(
+        table, "aim", time_col, time_factor, lat_col, lon_col, columns,
+        brake_full_scale_bar, metadata,
+    )
+    if len(beacons) >= 2:
+        laps = tuple(float(b) for b in np.diff(beacons))
+        raw = _replace(raw, logger_lap_times_s=laps)
+    return raw
+
+
+def _table(path: Path, lines: list[str], header: int, *, with_sources: bool) -> _Table:
+    names = _cells(lines[header])
+    width = len(names)
+    meta_rows = 3 if with_sources else 2
+    if header + meta_rows > len(lines):
+        raise TelemetryFormatError(
+            f"{path}:{header + 1}: the file ends before the units"
+            + (" and source rows" if with_sources else " row")
+        )
+    units = _cells(lines[header + 1])
+    sources = _cells(lines[header + 2]) if with_sources else [""] * width
+    for offset, row, what in ((1, units, "units"), (2, sources, "source")):
+        if (with_sources or offset == 1) and len(row) != width:
+            raise TelemetryFormatError(
+                f"{path}:{header + offset + 1}: the {what} row has {len(row)} cells but the "
+                f"header has {width}"
+            )
+    rows: list[list[float]] = []
+    numbers: list[int] = []
+    nan = math.nan
+    for k in range(header + meta_rows, len(lines)):
+        line = lines[k]
+        if not line.strip():
+            continue
+        cells = _cells(line)
+        if len(cells) != width:
+            raise TelemetryFormatError(
+                f"{path}:{k + 1}: row has {len(cells)} cells, expected {width} (one per column)"
+            )
+        try:
+            rows.append([float(c) if c else nan for c in cells])
+        except ValueError:
+            col = next(j for j, c in enumerate(cells) if c and not _is_number(c))
+            raise TelemetryFormatError(
+                f"{path}:{k + 1}: column {col + 1} {names[col]!r}: {cells[col]!r} is not a number"
+            ) from None
+        numbers.append(k + 1)
+    if not rows:
+        raise TelemetryFormatError(f"{path}:{len(lines)}: no data rows after the header")
+    return _Table(
+        path, names, [u.strip() for u in units], sources, np.array(rows, dtype=np.float64),
+        np.array(numbers), header + 1, header + 2,
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _find(
+    table: _Table, candidates: Sequence[str], prefer_source: str | None = None
+) -> int | None:
+    matches = [j for j, n in enumerate(table.names) if n.strip().lower() in candidates]
+    if not matches:
+        return None
+    if prefer_source is not None:
+        preferred = [j for j in matches if prefer_source in table.sources[j].lower()]
+        if preferred:
+            return preferred[0]
+    # The candidates are listed in order of preference.
+    return min(matches, key=lambda j: (candidates.index(table.names[j].strip().lower()), j))
+
+
+def _require(table: _Table, candidates: Sequence[str], label: str) -> int:
+    col = _find(table, candidates)
+    if col is None:
+        raise TelemetryFormatError(
+            f"{table.path}:{table.header_line}: missing required column {label!r}; "
+            f"columns are: {', '.join(table.names)}"
+        )
+    return col
+
+
+def _unit(table: _Table, col: int, units: dict[str, float], kind: str) -> float:
+    unit = table.units[col].strip()
+    for key, factor in units.items():
+        if unit.lower() == key.lower():
+            return factor
+    raise TelemetryFormatError(
+        f"{table.path}:{table.units_line}: column {col + 1} {table.names[col]!r} has unit "
+        f"{unit!r}; a {kind} channel must be in one of: {', '.join(repr(u) for u in units)}"
+    )
+
+
+def _describe(table: _Table, col: int) -> str:
+    source = f" ({table.sources[col]})" if table.sources[col] else ""
+    unit = table.units[col] or "no unit"
+    return f"logged: column {col + 1} {table.names[col]!r}{source} [{unit}]"
+
+
+def _assemble(
+    table: _Table,
+    fmt: str,
+    time_col: int,
+    time_factor: float,
+    lat_col: int,
+    lon_col: int,
+    columns: dict[str, int | None],
+    brake_full_scale_bar: float,
+    metadata: dict[str, str],
+) -> RawLog:
+    if not (math.isfinite(brake_full_scale_bar) and brake_full_scale_bar > 0):
+        raise ValueError(f"brake_full_scale_bar must be positive, got {brake_full_scale_bar!r}")
+    v = table.values
+    t_all = v[:, time_col] * time_factor
+    gps = np.isfinite(v[:, lat_col]) & np.isfinite(v[:, lon_col]) & np.isfinite(t_all)
+    gps &= ~((v[:, lat_col] == 0) & (v[:, lon_col] == 0))  # (0, 0) = no fix yet
+    if gps.sum() < 10:
+        raise TelemetryFormatError(
+            f"{table.path}:{table.header_line}: only {int(gps.sum())} rows have a GPS fix; "
+            "a lap needs hundreds"
+        )
+    rows = np.flatnonzero(gps)
+    t = t_all[rows]
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        line = int(table.lines[rows[back[0] + 1]])
+        raise TelemetryFormatError(f"{table.path}:{line}: time goes backwards ({t[back[0] + 1]})")
+    keep = np.concatenate([[True], np.diff(t) > 0])  # loggers repeat rows; keep the first
+    rows, t = rows[keep], t[keep]
+    t0 = float(t[0])
+
+    def channel(name: str, units: dict[str, float], kind: str) -> np.ndarray | None:
+        col = columns[name]
+        if col is None:
+            return None
+        factor = _unit(table, col, units, kind)
+        ok = np.isfinite(v[:, col]) & np.isfinite(t_all)
+        if ok.sum() < 2:
+            return None
+        return np.interp(t, t_all[ok], v[ok, col] * factor)
+
+    sources = {"position": _describe(table, lat_col) + " + " + _describe(table, lon_col)}
+    out: dict[str, Any] = {}
+    for name, units, kind in (
+        ("speed", _SPEED_UNITS, "speed"),
+        ("lean", _ANGLE_UNITS, "angle"),
+        ("lateral", _ACCEL_UNITS, "acceleration"),
+        ("longitudinal", _ACCEL_UNITS, "acceleration"),
+        ("throttle", _FRACTION_UNITS, "throttle"),
+    ):
+        out[name] = channel(name, units, kind)
+        if out[name] is not None:
+            sources[name] = _describe(table, columns[name])  # type: ignore[arg-type]
+    brake = None
+    col = columns["brake"]
+    if col is not None:
+        unit = table.units[col].strip().lower()
+        if unit in _PRESSURE_UNITS:
+            pressure = channel("brake", _PRESSURE_UNITS, "brake")
+            brake = None if pressure is None else pressure / brake_full_scale_bar
+            note = f" / {brake_full_scale_bar:g} bar full scale"
+        else:
+            brake = channel("brake", {**_FRACTION_UNITS, **_PRESSURE_UNITS}, "brake")
+            note = ""
+        if brake is not None:
+            sources["brake"] = _describe(table, col) + note
+    return RawLog(
+        path=table.path,
+        format=fmt,
+        t_s=t - t0,
+        lat_deg=v[rows, lat_col],
+        lon_deg=v[rows, lon_col],
+        speed_mps=out["speed"],
+        lean_rad=out["lean"],
+        lateral_g=out["lateral"],
+        longitudinal_g=out["longitudinal"],
+        throttle=None if out["throttle"] is None else np.clip(out["throttle"], 0.0, 1.0),
+        brake=None if brake is None else np.clip(brake, 0.0, 1.0),
+        sources=sources,
+        metadata={**metadata, "_t0": f"{t0:.3f}"},
+    )
+
+
+def _with_logger_laps(
+    raw: RawLog, table: _Table, time_col: int, time_factor: float, lap_col: int
+) -> RawLog:
+    """The logger's lap times: a lap starts where ``lap_number`` changes (or first appears)."""
+    laps = table.values[:, lap_col]
+    t = table.values[:, time_col] * time_factor
+    rows = np.flatnonzero(np.isfinite(laps) & np.isfinite(t))
+    if rows.size < 2:
+        return raw
+    starts = list(t[rows[np.flatnonzero(np.diff(laps[rows]) != 0) + 1]])
+    if rows[0] > 0:  # numbering starts mid-file: that row is the first line crossing
+        starts.insert(0, t[rows[0]])
+    return _replace(raw, logger_lap_times_s=tuple(float(x) for x in np.diff(starts)))
+
+
+def _replace(raw: RawLog, **changes: Any) -> RawLog:
+    from dataclasses import replace
+
+    return replace(raw, **changes)
+
+
+# ====================================================================== alignment
+@dataclass(frozen=True)
+class Alignment:
+    """How GPS fixes map into the track's frame: equirectangular about (``lat0``, ``lon0``), then
+    ``xy = R(rotation) @ (east, north) + translation``.
+
+    ``origin_lat_deg, origin_lon_deg, heading_deg`` state the same frame the way ``--origin``
+    takes it: the lat/lon of the track's (0, 0) and the compass bearing of its +x axis.
+    """
+
+    method: Literal["origin", "fitted"]
+    lat0_deg: float
+    lon0_deg: float
+    rotation_rad: float
+    translation_m: tuple[float, float]
+    origin_lat_deg: float
+    origin_lon_deg: float
+    heading_deg: float
+    rms_m: float
+    """RMS distance of the moving fixes from the nearest centre-line sample after alignment."""
+    p95_m: float
+    """95th percentile of that distance."""
+
+    def to_track_xy(self, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+        """Track-frame points ``(N, 2)`` metres for GPS fixes."""
+        enu = local_metres(lat_deg, lon_deg, self.lat0_deg, self.lon0_deg)
+        return enu @ _rot(self.rotation_rad).T + np.asarray(self.translation_m)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "origin": f"{self.origin_lat_deg:.7f},{self.origin_lon_deg:.7f},{self.heading_deg:.3f}",
+            "rms_m": round(self.rms_m, 3),
+            "p95_m": round(self.p95_m, 3),
+        }
+
+
+def local_metres(
+    lat_deg: np.ndarray, lon_deg: np.ndarray, lat0_deg: float, lon0_deg: float
+) -> np.ndarray:
+    """Equirectangular east/north metres ``(N, 2)`` about (lat0, lon0)."""
+    k = math.pi / 180 * EARTH_RADIUS_M
+    east = (np.asarray(lon_deg) - lon0_deg) * k * math.cos(math.radians(lat0_deg))
+    north = (np.asarray(lat_deg) - lat0_deg) * k
+    return np.stack([east, north], axis=1)
+
+
+def lat_lon(east_north_m: np.ndarray, lat0_deg: float, lon0_deg: float) -> np.ndarray:
+    """Inverse of :func:`local_metres`: ``(N, 2)`` [lat, lon] degrees."""
+    k = math.pi / 180 * EARTH_RADIUS_M
+    en = np.atleast_2d(east_north_m)
+    lat = lat0_deg + en[:, 1] / k
+    lon = lon0_deg + en[:, 0] / (k * math.cos(math.radians(lat0_deg)))
+    return np.stack([lat, lon], axis=1)
+
+
+def parse_origin(text: str) -> tuple[float, float, float]:
+    """``"LAT,LON[,HEADING]"`` -> (lat, lon, heading_deg); heading defaults to 90 (x = east)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (2, 3) or not all(math.isfinite(x) for x in values):
+        raise ValueError(
+            f"origin {text!r} must be LAT,LON[,HEADING] in degrees, e.g. 45.5,9.2,90 "
+            "(HEADING: compass bearing of the track's +x axis; 90 = east)"
+        )
+    if not (-90 <= values[0] <= 90 and -180 <= values[1] <= 180):
+        raise ValueError(f"origin {text!r}: latitude must be in [-90, 90], longitude in [-180, 180]")
+    return values[0], values[1], values[2] if len(values) == 3 else 90.0
+
+
+def _rot(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+def _heading_rotation(heading_deg: float) -> float:
+    """Rotation taking (east, north) into a frame whose +x axis points at compass ``heading``."""
+    return math.radians(heading_deg) - math.pi / 2
+
+
+def align(
+    raw: RawLog, track: Track, origin: tuple[float, float, float] | str | None = None
+) -> Alignment:
+    """The log's frame on ``track``: from ``origin`` (exact) or fitted (see the module docs)."""
+    if isinstance(origin, str):
+        origin = parse_origin(origin)
+    if origin is not None:
+        lat0, lon0, heading = origin
+        rotation = _heading_rotation(heading)
+        xy = local_metres(raw.lat_deg, raw.lon_deg, lat0, lon0) @ _rot(rotation).T
+        rms, p95 = _residual(track, xy[_moving(raw, xy)])
+        return Alignment("origin", lat0, lon0, rotation, (0.0, 0.0), lat0, lon0, heading, rms, p95)
+    return _fit(raw, track)
+
+
+def _moving(raw: RawLog, xy: np.ndarray) -> np.ndarray:
+    speed = raw.speed_mps if raw.speed_mps is not None else _path_speed(raw.t_s, xy)
+    return speed > MOVING_SPEED_MPS
+
+
+def _residual(track: Track, xy: np.ndarray) -> tuple[float, float]:
+    from scipy.spatial import cKDTree
+
+    if xy.shape[0] == 0:
+        return math.inf, math.inf
+    d, _ = cKDTree(track.xy_m).query(xy)
+    return float(np.sqrt(np.mean(d**2))), float(np.percentile(d, 95))
+
+
+def _fit(raw: RawLog, track: Track) -> Alignment:
+    from scipy.spatial import cKDTree
+
+    lat0, lon0 = float(raw.lat_deg[0]), float(raw.lon_deg[0])
+    enu = local_metres(raw.lat_deg, raw.lon_deg, lat0, lon0)
+    path = _resample_path(enu[_moving(raw, enu)], 3.0)
+    path_len = 3.0 * max(path.shape[0] - 1, 0)
+    hint = "pass --origin LAT,LON[,HEADING] (the track frame's origin and +x bearing)"
+    if path_len < 0.5 * track.length_m:
+        raise ValueError(
+            f"{raw.path}: the log drives only {path_len:.0f} m on a {track.length_m:.0f} m track; "
+            f"fitting the alignment needs most of a lap; {hint}"
+        )
+    # Coarse stage on a thinned centre line (every ~4 m) and at most ~150 points of the path:
+    # from badly rotated starts most points are far from the line, where KD-tree queries are slow.
+    coarse_ref = track.xy_m[:: max(1, int(round(4.0 / track.ds_m)))]
+    coarse_tree = cKDTree(coarse_ref)
+    sub = path[:: max(1, path.shape[0] // 150)]
+    centre_p, centre_t = sub.mean(axis=0), track.xy_m.mean(axis=0)
+    results = []
+    for start in np.radians(np.arange(0.0, 360.0, 10.0)):
+        rot = _rot(start)
+        results.append(_icp(sub, coarse_tree, coarse_ref, rot, centre_t - rot @ centre_p, 15))
+    results.sort(key=lambda r: r[2])
+    rot, trans, _ = _icp(path, cKDTree(track.xy_m), track.xy_m, results[0][0], results[0][1], 60)
+    xy = enu @ rot.T + trans
+    rms, p95 = _residual(track, xy[_moving(raw, xy)])
+    allowed = float(np.max(np.maximum(track.w_left_m, track.w_right_m))) + 3.0
+    if p95 > allowed:
+        raise ValueError(
+            f"{raw.path}: cannot align the log with track {track.name!r}: 5 % of the fixes lie "
+            f"more than {p95:.1f} m from the centre line (half width + GPS error: "
+            f"{allowed:.1f} m); is it the right track? {hint}"
+        )
+    best_angle = math.atan2(rot[1, 0], rot[0, 0])
+    best_rms = results[0][2]
+    for other_rot, _, other_rms in results[1:]:
+        other = math.atan2(other_rot[1, 0], other_rot[0, 0])
+        diff = abs((other - best_angle + math.pi) % (2 * math.pi) - math.pi)
+        if diff > math.radians(5.0) and other_rms <= 1.25 * best_rms + 0.5:
+            raise ValueError(
+                f"{raw.path}: the log fits track {track.name!r} equally well rotated by "
+                f"{math.degrees(diff):.0f} deg (a symmetric layout); {hint}"
+            )
+    # Express the same frame as --origin would: the GPS position of the track's (0, 0).
+    origin_en = rot.T @ (-trans)
+    origin_lat, origin_lon = lat_lon(origin_en, lat0, lon0)[0]
+    angle = math.atan2(rot[1, 0], rot[0, 0])
+    heading = (math.degrees(angle + math.pi / 2)) % 360.0
+    return Alignment(
+        "fitted", lat0, lon0, angle, (float(trans[0]), float(trans[1])),
+        float(origin_lat), float(origin_lon), heading, rms, p95,
+    )
+
+
+def _icp(points, tree, ref, rot, trans, iterations: int):
+    """Trimmed point-to-point ICP (90 % closest pairs); returns (R, t, rms of the kept pairs)."""
+    rms = math.inf
+    for _ in range(iterations):
+        moved = points @ rot.T + trans
+        d, idx = tree.query(moved)
+        keep = d <= np.quantile(d, 0.9)
+        a, b = points[keep], ref[idx[keep]]
+        ca, cb = a.mean(axis=0), b.mean(axis=0)
+        u, _, vt = np.linalg.svd((a - ca).T @ (b - cb))
+        if np.linalg.det(vt.T @ u.T) < 0:
+            vt[-1] *= -1
+        rot = vt.T @ u.T
+        trans = cb - rot @ ca
+        new = float(np.sqrt(np.mean(d[keep] ** 2)))
+        if abs(rms - new) < 1e-4:
+            rms = new
+            break
+        rms = new
+    return rot, trans, rms
+
+
+def _resample_path(xy: np.ndarray, step_m: float) -> np.ndarray:
+    if xy.shape[0] < 2:
+        return xy
+    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    grid = np.arange(0.0, arc[-1], step_m)
+    return np.stack([np.interp(grid, arc, xy[:, 0]), np.interp(grid, arc, xy[:, 1])], axis=1)
+
+
+def _path_speed(t_s: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    sm = _smooth(xy, t_s)
+    return np.hypot(np.gradient(sm[:, 0], t_s), np.gradient(sm[:, 1], t_s))
+
+
+def _smooth(values: np.ndarray, t_s: np.ndarray, sigma_s: float = _SMOOTH_S) -> np.ndarray:
+    dt = float(np.median(np.diff(t_s))) if t_s.shape[0] > 1 else 1.0
+    return gaussian_filter1d(values, max(sigma_s / dt, 1e-6), axis=0, mode="nearest")
+
+
+# ====================================================================== laps and channels
+@dataclass(frozen=True, eq=False)
+class LapTelemetry:
+    """One lap as a distance-indexed SI table (K samples; every array ``(K,)``).
+
+    Complete laps start and end exactly on the start/finish line (interpolated samples), so
+    ``t_s[-1]`` is the lap time; partial laps (``kind`` ``"out"``/``"in"``) keep the fixes only.
+    """
+
+    number: int
+    """0 = out-lap, 1..N complete laps, N+1 = in-lap (Race Studio's numbering)."""
+    kind: Literal["out", "lap", "in"]
+    s_m: np.ndarray
+    """Distance along the centre line from the start/finish line, non-decreasing."""
+    t_s: np.ndarray
+    """Seconds since the lap started (the line crossing; the first fix for an out-lap)."""
+    n_m: np.ndarray
+    """Lateral offset from the centre line, + left."""
+    xy_m: np.ndarray = field(repr=False)
+    """``(K, 2)`` track-frame position."""
+    channels: np.ndarray = field(repr=False)
+    """``(K, 8)`` float64 in :data:`~apexrl.data.minari_io.CHANNELS` order and units."""
+
+    @property
+    def complete(self) -> bool:
+        return self.kind == "lap"
+
+    @property
+    def lap_time_s(self) -> float | None:
+        return float(self.t_s[-1]) if self.complete else None
+
+    def channel(self, name: str) -> np.ndarray:
+        """One channel ``(K,)`` by name."""
+        try:
+            return self.channels[:, CHANNELS.index(name)]
+        except ValueError:
+            raise ValueError(f"unknown channel {name!r}; channels: {', '.join(CHANNELS)}") from None
+
+    def observations(self) -> np.ndarray:
+        """``(K, 8)`` float32 observations."""
+        return self.channels.astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class ImportedTelemetry:
+    """A log map-matched to a track: its laps and how every channel was obtained."""
+
+    source: Path
+    format: str
+    track: Track = field(repr=False)
+    alignment: Alignment
+    laps: tuple[LapTelemetry, ...]
+    channel_sources: dict[str, str]
+    """Channel -> ``"logged: ..."`` or ``"derived: ..."``."""
+    metadata: dict[str, str] = field(default_factory=dict)
+    logger_lap_times_s: tuple[float, ...] = ()
+    sample_rate_hz: float = 0.0
+
+    @property
+    def complete_laps(self) -> tuple[LapTelemetry, ...]:
+        return tuple(lap for lap in self.laps if lap.complete)
+
+    @property
+    def derived_channels(self) -> tuple[str, ...]:
+        return tuple(c for c in CHANNELS if self.channel_sources[c].startswith("derived"))
+
+    def lap(self, number: int | None = None) -> LapTelemetry:
+        """Lap ``number``, or the fastest complete lap when None."""
+        if number is None:
+            complete = self.complete_laps
+            if not complete:
+                raise ValueError(
+                    f"{self.source}: no complete lap (the log never crosses the start/finish "
+                    "line twice)"
+                )
+            return min(complete, key=lambda lap: lap.t_s[-1])
+        for lap in self.laps:
+            if lap.number == number:
+                return lap
+        known = ", ".join(str(lap.number) for lap in self.laps)
+        raise ValueError(f"{self.source}: no lap {number}; laps: {known}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-sample arrays)."""
+        complete = [lap.t_s[-1] for lap in self.complete_laps]
+        return {
+            "source": str(self.source),
+            "format": self.format,
+            "track": self.track.name,
+            "sample_rate_hz": round(self.sample_rate_hz, 3),
+            "alignment": self.alignment.to_dict(),
+            "laps": [
+                {
+                    "number": lap.number,
+                    "kind": lap.kind,
+                    "lap_time_s": None if lap.lap_time_s is None else round(lap.lap_time_s, 3),
+                    "samples": int(lap.s_m.shape[0]),
+                    "distance_m": round(float(lap.s_m[-1] - lap.s_m[0]), 1),
+                }
+                for lap in self.laps
+            ],
+            "best_lap_time_s": round(float(min(complete)), 3) if complete else None,
+            "logger_lap_times_s": [round(x, 3) for x in self.logger_lap_times_s],
+            "channels": dict(zip(CHANNELS, CHANNEL_UNITS, strict=True)),
+            "channel_sources": dict(self.channel_sources),
+            "derived_channels": list(self.derived_channels),
+        }
+
+
+def import_log(
+    path: str | os.PathLike,
+    track: Track | str,
+    *,
+    format: str = "auto",
+    origin: tuple[float, float, float] | str | None = None,
+    params: MotorcycleParams | None = None,
+    brake_full_scale_bar: float = DEFAULT_BRAKE_FULL_SCALE_BAR,
+) -> ImportedTelemetry:
+    """Parse, align, map-match and split a RaceChrono/AiM log into laps (module docs)."""
+    from apexrl.data.compare import track_reference
+    from apexrl.tracks.library import load_track
+
+    trk = track if isinstance(track, Track) else load_track(track)
+    if not trk.closed:
+        raise ValueError(f"track {trk.name!r} is open; lap import needs a closed circuit")
+    params = params or MotorcycleParams()
+    raw = read_log(path, format, brake_full_scale_bar=brake_full_scale_bar)
+    alignment = align(raw, trk, origin)
+    xy = alignment.to_track_xy(raw.lat_deg, raw.lon_deg)
+    s, n = _map_match(trk, xy)
+    driven = _unwrap(s, trk.length_m)
+    if driven[-1] - driven[0] < -0.25 * trk.length_m:
+        raise ValueError(
+            f"{raw.path}: the log drives track {trk.name!r} backwards (against increasing s)"
+        )
+    reference = track_reference(trk)
+    channels, sources = _channels(raw, trk, xy, s, n, reference, params)
+    laps = _split_laps(raw.t_s, driven, n, xy, channels, trk.length_m)
+    dt = np.diff(raw.t_s)
+    return ImportedTelemetry(
+        source=raw.path,
+        format=raw.format,
+        track=trk,
+        alignment=alignment,
+        laps=laps,
+        channel_sources=sources,
+        metadata={k: v for k, v in raw.metadata.items() if not k.startswith("_")},
+        logger_lap_times_s=raw.logger_lap_times_s,
+        sample_rate_hz=float(1.0 / np.median(dt)),
+    )
+
+
+def _map_match(track: Track, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sequential projection, each fix hinted with the previous fix's ``s``."""
+    count = xy.shape[0]
+    s = np.empty(count)
+    n = np.empty(count)
+    hint = None
+    for i in range(count):
+        fp = track.project(xy[i : i + 1], s_hint_m=hint)
+        s[i], n[i] = fp.s_m[0], fp.n_m[0]
+        hint = fp.s_m
+    return s, n
+
+
+def _unwrap(s: np.ndarray, length: float) -> np.ndarray:
+    step = (np.diff(s) + length / 2) % length - length / 2
+    return np.concatenate([[s[0]], s[0] + np.cumsum(step)])
+
+
+def _channels(raw, track, xy, s, n, reference, params: MotorcycleParams):
+    """``(N, 8)`` channels and their sources (module docs, step 4)."""
+    t = raw.t_s
+    g = params.g_mps2
+    sources: dict[str, str] = {}
+    smooth_xy = _smooth(xy, t)
+    vx, vy = np.gradient(smooth_xy[:, 0], t), np.gradient(smooth_xy[:, 1], t)
+    path_speed = np.hypot(vx, vy)
+    yaw_rate = np.gradient(np.unwrap(np.arctan2(vy, vx)), t)
+    path_ay = path_speed * yaw_rate  # v^2 kappa of the driven path, + left
+
+    if raw.speed_mps is not None:
+        speed = np.maximum(raw.speed_mps, 0.0)
+        sources["velocity"] = raw.sources["speed"]
+    else:
+        speed = path_speed
+        sources["velocity"] = "derived: speed of the smoothed GPS path"
+    fast = speed > 10.0
+
+    if raw.lateral_g is not None:
+        sign, note = _sign(raw.lateral_g, path_ay, fast)
+        ay = sign * raw.lateral_g * g
+        sources["lateral_g"] = raw.sources["lateral"] + note
+    else:
+        ay = path_ay
+        sources["lateral_g"] = "derived: v^2 kappa of the driven path (v x heading rate)"
+
+    if raw.lean_rad is not None:
+        sign, note = _sign(raw.lean_rad, path_ay, fast)
+        roll_deg = np.degrees(sign * raw.lean_rad)
+        sources["roll_angle"] = raw.sources["lean"] + note
+    else:
+        roll_deg = np.degrees(np.arctan2(ay, g))
+        sources["roll_angle"] = "derived: steady-state lean atan(a_y / g)"
+
+    if raw.longitudinal_g is not None:
+        ax = raw.longitudinal_g * g
+        ax_note = "logged longitudinal acceleration"
+    else:
+        ax = np.gradient(_smooth(speed, t), t)
+        ax_note = "dv/dt"
+    moving = speed > 0.5
+    a_tyre = ax + params.drag_per_mass_1pm * speed**2 + params.rolling_resistance * g * moving
+    mu_g = params.mu * g
+    drive_max = np.minimum(
+        np.minimum(params.power_w / (params.mass_kg * np.maximum(speed, 1.0)), mu_g),
+        params.wheelie_ax_max_mps2,
+    )
+    brake_max = min(params.brake_max_mps2, params.stoppie_ax_max_mps2)
+    if raw.throttle is not None:
+        throttle = raw.throttle
+        sources["throttle_position"] = raw.sources["throttle"]
+    else:
+        throttle = np.clip(a_tyre / drive_max, 0.0, 1.0)
+        sources["throttle_position"] = (
+            f"derived: tyre drive acceleration ({ax_note} + drag + rolling) / "
+            "min(P/(m v), wheelie, mu g)"
+        )
+    if raw.brake is not None:
+        brake = raw.brake
+        sources["brake_pressure"] = raw.sources["brake"]
+    else:
+        brake = np.clip(-a_tyre / brake_max, 0.0, 1.0)
+        sources["brake_pressure"] = (
+            f"derived: tyre braking ({ax_note} + drag + rolling) / min(brake_max, stoppie)"
+        )
+    friction = np.hypot(a_tyre / mu_g, ay / mu_g)
+    sources["tire_friction_usage"] = (
+        f"derived: sqrt((a_tyre/(mu g))^2 + (a_y/(mu g))^2), mu = {params.mu:g}"
+    )
+    deviation = n - reference.offset_at(s)
+    sources["racing_line_deviation"] = "derived: n - racing-line offset at s (+ left of the line)"
+    to_apex = reference.distance_to_apex(s)
+    sources["distance_to_apex"] = (
+        "derived: centre-line distance to the next apex (|curvature| peak) of the racing line"
+    )
+    columns = {
+        "velocity": speed,
+        "roll_angle": roll_deg,
+        "lateral_g": ay / g,
+        "distance_to_apex": to_apex,
+        "throttle_position": throttle,
+        "brake_pressure": brake,
+        "racing_line_deviation": deviation,
+        "tire_friction_usage": friction,
+    }
+    return np.stack([columns[c] for c in CHANNELS], axis=1), {c: sources[c] for c in CHANNELS}
+
+
+def _sign(logged: np.ndarray, estimate: np.ndarray, mask: np.ndarray) -> tuple[float, str]:
+    """+1 or -1 so the logged channel agrees with the path estimate (+ left), and a note."""
+    if mask.sum() < 10 or np.std(logged[mask]) == 0 or np.std(estimate[mask]) == 0:
+        return 1.0, " (sign as logged: too little cornering to check)"
+    corr = float(np.corrcoef(logged[mask], estimate[mask])[0, 1])
+    if corr <= -_SIGN_CHECK_MIN:
+        return -1.0, f" (sign flipped to + left: correlation with the path {corr:.2f})"
+    if corr < _SIGN_CHECK_MIN:
+        return 1.0, f" (sign as logged: weak correlation with the path, {corr:.2f})"
+    return 1.0, ""
+
+
+def _split_laps(t, driven, n, xy, channels, length) -> tuple[LapTelemetry, ...]:
+    """Cut at every crossing of the start/finish line (driven distance = k * length)."""
+    monotone = np.maximum.accumulate(driven)
+    first = math.floor(monotone[0] / length) + 1
+    last = math.floor(monotone[-1] / length)
+    crossings = np.arange(first, last + 1) * length
+    idx = np.searchsorted(monotone, crossings, side="left")  # first fix at/after the line
+    laps: list[LapTelemetry] = []
+
+    def at(i_before: int, target: float):
+        """Interpolated state where monotone distance reaches ``target`` between two fixes."""
+        j = i_before
+        d0, d1 = monotone[j - 1], monotone[j]
+        w = 0.0 if d1 == d0 else (target - d0) / (d1 - d0)
+        lerp = lambda a: (1 - w) * a[j - 1] + w * a[j]  # noqa: E731
+        return lerp(t), lerp(n), lerp(xy), lerp(channels)
+
+    def make(number, kind, lo, hi, start_s, head=None, tail=None):
+        sl = slice(lo, hi)
+        ss, tt, nn, pp, cc = monotone[sl], t[sl], n[sl], xy[sl], channels[sl]
+        if head is not None:
+            ss = np.concatenate([[start_s], ss])
+            tt, nn = np.concatenate([[head[0]], tt]), np.concatenate([[head[1]], nn])
+            pp, cc = np.vstack([head[2], pp]), np.vstack([head[3], cc])
+        if tail is not None:
+            ss = np.concatenate([ss, [start_s + length]])
+            tt, nn = np.concatenate([tt, [tail[0]]]), np.concatenate([nn, [tail[1]]])
+            pp, cc = np.vstack([pp, tail[2]]), np.vstack([cc, tail[3]])
+        return LapTelemetry(number, kind, ss - start_s, tt - tt[0], nn, pp, cc)
+
+    if crossings.size == 0:
+        laps.append(make(0, "out", 0, len(t), math.floor(monotone[0] / length) * length))
+        return tuple(laps)
+    states = [at(max(int(i), 1), c) for i, c in zip(idx, crossings, strict=True)]
+    if idx[0] > 0:
+        laps.append(make(0, "out", 0, int(idx[0]), crossings[0] - length, tail=states[0]))
+    for k in range(len(crossings) - 1):
+        laps.append(
+            make(k + 1, "lap", int(idx[k]), int(idx[k + 1]), crossings[k], states[k], states[k + 1])
+        )
+    if idx[-1] < len(t):
+        laps.append(
+            make(len(crossings), "in", int(idx[-1]), len(t), crossings[-1], head=states[-1])
+        )
+    return tuple(laps)
+
+
+# ====================================================================== Minari export
+def imported_episodes(imported: ImportedTelemetry, *, complete_only: bool = False) -> list[Episode]:
+    """One Minari episode per lap: observations = the lap's samples, actions = 'no cue'.
+
+    A logged lap was ridden without apexrl's coach, so every action is
+    :data:`~apexrl.data.minari_io.NO_CUE_ACTION` and every reward 0 (a log has no reward). A
+    complete lap ends terminated (the line was crossed); partial laps end truncated.
+    """
+    episodes = []
+    for lap in imported.laps:
+        if complete_only and not lap.complete:
+            continue
+        k = lap.s_m.shape[0]
+        if k < 2:
+            continue
+        steps = k - 1
+        term = np.zeros(steps, dtype=bool)
+        trunc = np.zeros(steps, dtype=bool)
+        (term if lap.complete else trunc)[-1] = True
+        episodes.append(
+            Episode(
+                observations=lap.observations(),
+                actions=np.tile(NO_CUE_ACTION, (steps, 1)),
+                rewards=np.zeros(steps),
+                terminations=term,
+                truncations=trunc,
+                infos={"s_m": lap.s_m.copy(), "t_s": lap.t_s.copy(), "n_m": lap.n_m.copy()},
+                metadata={
+                    "outcome": "lap" if lap.complete else f"{lap.kind}-lap (partial)",
+                    "lap_number": lap.number,
+                    "lap_time_s": float("nan") if lap.lap_time_s is None else lap.lap_time_s,
+                },
+            )
+        )
+    return episodes
+
+
+def write_imported_dataset(
+    imported: ImportedTelemetry,
+    root: str | os.PathLike,
+    dataset_id: str = "apexrl/imported-v0",
+    *,
+    force: bool = False,
+    complete_only: bool = False,
+) -> Path:
+    """Write the imported laps as a Minari dataset (one episode per lap); returns its folder."""
+    import datetime
+
+    from apexrl import __version__
+    from apexrl.data.minari_io import action_space, observation_space, write_dataset
+
+    episodes = imported_episodes(imported, complete_only=complete_only)
+    if not episodes:
+        raise ValueError(f"{imported.source}: no laps to write")
+    laps = [ep.metadata["lap_time_s"] for ep in episodes if ep.metadata["outcome"] == "lap"]
+    metadata = {
+        "kind": "imported",
+        "source_file": imported.source.name,
+        "source_format": imported.format,
+        "track": imported.track.name,
+        "rider": imported.metadata.get("Driver name") or imported.metadata.get("Racer") or "",
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "seed": None,
+        "counts": {
+            "episodes": len(episodes),
+            "steps": int(sum(ep.steps for ep in episodes)),
+            "laps_completed": len(laps),
+            "crashes": 0,
+            "time_limits": 0,
+            "partial": len(episodes) - len(laps),
+        },
+        "lap_time_s": _stats(laps),
+        "channels": list(CHANNELS),
+        "channel_units": list(CHANNEL_UNITS),
+        "channel_sources": dict(imported.channel_sources),
+        "alignment": imported.alignment.to_dict(),
+        "actions": "no cue (logged laps were ridden without the coach)",
+        "rewards": "none: a log carries no reward; every step is 0",
+        "apexrl_version": __version__,
+    }
+    return write_dataset(
+        root,
+        dataset_id,
+        episodes,
+        observation_space=observation_space(),
+        action_space=action_space(),
+        metadata=metadata,
+        description=(
+            f"Laps imported from {imported.source.name} ({imported.format}), map-matched to "
+            f"{imported.track.name}; one episode per lap, 8 telemetry channels."
+        ),
+        algorithm_name="logged rider (no coach)",
+        force=force,
+    )
+
+
+def _stats(values: Sequence[float]) -> dict[str, float | int | None]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {"count": 0, "mean": None, "std": None, "min": None, "median": None, "max": None}
+    return {
+        "count": int(arr.size),
+        "mean": round(float(arr.mean()), 4),
+        "std": round(float(arr.std()), 4),
+        "min": round(float(arr.min()), 4),
+        "median": round(float(np.median(arr)), 4),
+        "max": round(float(arr.max()), 4),
+    }

@@ -1,0 +1,25 @@
+"""Simulated riders, their response to haptic cues, and the oracle coach."""
+
+from apexrl.riders.oracle import OracleCoach
+from apexrl.riders.rider import (
+    PRESET_RANGES,
+    RIDER_PRESETS,
+    RiderBatch,
+    RiderParams,
+    TrackProfile,
+    nominal_rider,
+    sample_rider,
+    track_profile,
+)
+
+__all__ = [
+    "PRESET_RANGES",
+    "RIDER_PRESETS",
+    "OracleCoach",
+    "RiderBatch",
+    "RiderParams",
+    "TrackProfile",
+    "nominal_rider",
+    "sample_rider",
+    "track_profile",
+]

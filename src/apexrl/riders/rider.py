@@ -1,0 +1,700 @@
+"""Simulated motorcycle riders: parameters, presets, per-track profiles and a batched controller.
+
+A rider is a human-like controller for :class:`apexrl.sim.BatchSim`'s motorcycle (physics.md
+sections 3-4). What it tries to do:
+
+- **Line**: the minimum-curvature racing line blended toward the centre line by ``line_bias``
+  (0 = racing line, 1 = centre line), missing every apex by ``apex_error_m`` toward the outside of
+  the turn (a Gaussian bump of ``APEX_SIGMA_M`` around each apex), kept ``LINE_EDGE_MARGIN_M`` from
+  the edges.
+- **Speed**: the QSS speed profile of that line (the racing-line and centre-line QSS speeds blended
+  harmonically in v^2, which is exact where the cornering limit binds and the curvature blends
+  linearly), times ``speed_fraction``, with braking points moved ``braking_point_error_m`` early
+  (+) or late (-, an overshoot: the rider also arrives at the apex too fast). The QSS profiles
+  include the bike's roll-rate limit, so they are the fastest the simulated bike can follow.
+
+How it rides (one control step, vectorised over B riders in :func:`rider_kernel`):
+
+1. **Perception** through ``reaction_delay_s`` (a ring buffer of what it saw); it anticipates its
+   position along the track by ``v * delay`` (it sees the road ahead) but corrects lateral and
+   heading errors it perceived ``delay`` ago.
+2. **Lean**: a preview (pure-pursuit) controller, ``kappa_cmd = kappa_ff + 2 e / L^2`` with
+   ``L = v * preview_s`` and ``e = (n_line - n) + L (n_line' - heading_error)``; ``kappa_ff`` is the
+   intended line's curvature one roll time constant ahead, and the lean command is the steady lean
+   ``atan(v^2 kappa_cmd / g)``, capped at ``atan(grip_fraction * mu)``.
+3. **Speed**: the smaller of the average accelerations that reach the target speed ``L/2`` and
+   ``L`` ahead, ``(v_target^2 - v^2) / (2 d)``, plus drag and rolling resistance, limited to what the friction
+   circle leaves at ``grip_fraction`` after the lateral demand ``g tan(roll)``, turned into throttle
+   or brake with the bike's limits.
+4. **Input noise**: smooth-to-jerky band-limited noise on lean, throttle and brake, a sum of
+   ``NOISE_SINES`` sines with frequencies drawn in [``NOISE_MIN_HZ``, ``noise_bandwidth_hz``] and
+   random phases per episode (the classic "remnant" model of a human operator); added after the
+   caps, so a rider near its limits can exceed the grip and lowside.
+5. **Haptic cues** (:mod:`apexrl.riders.haptics`) move the intended line, the lean and the target
+   speed after ``haptic_latency_s``.
+
+Every random quantity (the rider's parameters within its preset ranges, noise frequencies and
+phases, misread draws) comes from a seeded ``numpy.random.Generator`` at reset or in rare pool
+refills; the step itself draws nothing, so a rollout is a pure function of the seed and the cues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, fields
+
+import numba as nb
+import numpy as np
+from scipy.signal import find_peaks
+
+from apexrl.riders import haptics as hp
+from apexrl.tracks.geometry import interp_periodic
+from apexrl.tracks.lapsim import LapResult, simulate_lap
+from apexrl.tracks.raceline import RacingLine, minimum_curvature_line
+from apexrl.tracks.track import Track
+from apexrl.vehicles import motorcycle as moto
+from apexrl.vehicles.params import MotorcycleParams
+
+_NUMBA = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+APEX_PROMINENCE_MPS = 2.0
+"""A local minimum of the optimal speed is an apex when it lies this far below the maxima on both
+sides (data-logger convention: the apex of a corner is its minimum-speed point)."""
+APEX_SIGMA_M = 15.0
+"""Standard deviation of the bump by which a rider's apex error shapes its line, m."""
+LINE_EDGE_MARGIN_M = 1.25
+"""A rider's intended line stays this far inside the track edges, m."""
+MIN_PREVIEW_M = 5.0
+"""Shortest look-ahead distance (low speeds), m."""
+NOISE_SINES = 5
+"""Sines per noise channel."""
+NOISE_MIN_HZ = 0.2
+"""Lowest input-noise frequency, Hz."""
+RING_SIZE = 16
+"""Slots of the perception and cue ring buffers: delays up to (RING_SIZE - 1) control steps."""
+MISREAD_POOL = 64
+"""Uniform draws kept per rider for misread decisions (refilled from its generator when used)."""
+NOISE_LEAN, NOISE_THROTTLE, NOISE_BRAKE = 0, 1, 2
+
+# Perception ring-buffer columns.
+_PS, _PN, _PPSI, _PV, _PROLL = 0, 1, 2, 3, 4
+_N_PERC = 5
+
+
+# ---------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class RiderParams:
+    """One rider for one episode. Ranges for the presets are in :data:`PRESET_RANGES`."""
+
+    reaction_delay_s: float
+    """Delay between the bike's state and the rider's control reacting to it, s (humans: 0.15-0.3
+    or more; quantised to whole control steps)."""
+    lean_noise_rad: float
+    """RMS of the band-limited noise on the lean command, rad."""
+    throttle_noise: float
+    """RMS of the noise on the throttle while it is open (fraction of full throttle)."""
+    brake_noise: float
+    """RMS of the noise on the brake while braking (fraction of full brake)."""
+    noise_bandwidth_hz: float
+    """Highest frequency of the input noise, Hz: about 1 Hz is smooth, 3 Hz is jerky."""
+    braking_point_error_m: float
+    """Braking points moved this far EARLY (+) or LATE (-, overshooting the corner), m."""
+    apex_error_m: float
+    """How far the line misses each apex toward the outside of the turn, m (>= 0)."""
+    speed_fraction: float
+    """Fraction of the QSS (optimal) speed profile of its line the rider targets."""
+    grip_fraction: float
+    """Fraction of the tyre's friction circle the rider is willing to use (lean and braking)."""
+    line_bias: float
+    """Line choice: 0 = racing line, 1 = centre line, in between a blend."""
+    preview_s: float
+    """Look-ahead time of the lean and speed controllers, s."""
+    haptic_compliance: float
+    """How strongly cues are followed: 0 ignores them, 1 follows them fully."""
+    haptic_latency_s: float
+    """Delay from a cue to the start of the rider's response, s (quantised to control steps)."""
+    misread_prob: float
+    """Probability that a cue that changes side is read as the opposite side."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"RiderParams.{f.name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"RiderParams.{f.name} must be finite, got {value!r}")
+        for name in ("reaction_delay_s", "haptic_latency_s"):
+            if not 0.0 <= getattr(self, name) <= MAX_DELAY_S:
+                raise ValueError(f"RiderParams.{name} must be in [0, {MAX_DELAY_S}] s")
+        for name in ("lean_noise_rad", "throttle_noise", "brake_noise", "apex_error_m"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RiderParams.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("line_bias", "haptic_compliance", "misread_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"RiderParams.{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("speed_fraction", "grip_fraction"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"RiderParams.{name} must be in (0, 1], got {getattr(self, name)}")
+        if not NOISE_MIN_HZ < self.noise_bandwidth_hz <= 10.0:
+            raise ValueError(f"RiderParams.noise_bandwidth_hz must be in ({NOISE_MIN_HZ}, 10] Hz")
+        if not 0.1 <= self.preview_s <= 5.0:
+            raise ValueError(f"RiderParams.preview_s must be in [0.1, 5] s, got {self.preview_s}")
+        if abs(self.braking_point_error_m) > 200.0:
+            raise ValueError("RiderParams.braking_point_error_m must be within +-200 m")
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON-ready field values."""
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+MAX_DELAY_S = 0.7
+"""Longest reaction delay or haptic latency (the ring buffers hold 15 steps of 50 ms)."""
+
+PRESET_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    # Close to the optimal line, 95-98 % of the limit, smooth, ~150 ms.
+    "pro": {
+        "reaction_delay_s": (0.12, 0.18),
+        "lean_noise_rad": (0.003, 0.008),
+        "throttle_noise": (0.01, 0.03),
+        "brake_noise": (0.01, 0.03),
+        "noise_bandwidth_hz": (0.6, 1.2),
+        "braking_point_error_m": (-2.0, 4.0),
+        "apex_error_m": (0.0, 0.4),
+        "speed_fraction": (0.95, 0.98),
+        "grip_fraction": (0.95, 0.98),
+        "line_bias": (0.0, 0.1),
+        "preview_s": (1.0, 1.3),
+        "haptic_compliance": (0.5, 0.8),
+        "haptic_latency_s": (0.15, 0.25),
+        "misread_prob": (0.0, 0.02),
+    },
+    # Centre-biased line, early braking with occasional overshoot, 75-85 % of the limit, jerky,
+    # ~300 ms.
+    "amateur": {
+        "reaction_delay_s": (0.25, 0.35),
+        "lean_noise_rad": (0.012, 0.03),
+        "throttle_noise": (0.05, 0.12),
+        "brake_noise": (0.05, 0.12),
+        "noise_bandwidth_hz": (1.5, 3.0),
+        "braking_point_error_m": (-8.0, 40.0),
+        "apex_error_m": (0.5, 2.5),
+        "speed_fraction": (0.75, 0.85),
+        "grip_fraction": (0.82, 0.9),
+        "line_bias": (0.4, 0.8),
+        "preview_s": (1.1, 1.5),
+        "haptic_compliance": (0.6, 0.95),
+        "haptic_latency_s": (0.25, 0.4),
+        "misread_prob": (0.02, 0.08),
+    },
+}
+"""Per preset, the uniform range of every :class:`RiderParams` field used by :func:`sample_rider`."""
+RIDER_PRESETS = tuple(PRESET_RANGES)
+
+
+def _check_preset(preset: str) -> dict[str, tuple[float, float]]:
+    if preset not in PRESET_RANGES:
+        raise ValueError(f"unknown rider preset {preset!r}; presets: {', '.join(RIDER_PRESETS)}")
+    return PRESET_RANGES[preset]
+
+
+def sample_rider(preset: str, rng: np.random.Generator) -> RiderParams:
+    """A rider drawn uniformly within the preset's documented ranges (one draw per field, in
+    field order, from ``rng``)."""
+    ranges = _check_preset(preset)
+    u = rng.random(len(ranges))
+    values = {f.name: ranges[f.name][0] + u[i] * (ranges[f.name][1] - ranges[f.name][0])
+              for i, f in enumerate(fields(RiderParams))}  # fmt: skip
+    return RiderParams(**{k: float(v) for k, v in values.items()})
+
+
+def nominal_rider(preset: str) -> RiderParams:
+    """The middle of the preset's ranges (a deterministic typical rider)."""
+    ranges = _check_preset(preset)
+    return RiderParams(**{k: 0.5 * (lo + hi) for k, (lo, hi) in ranges.items()})
+
+
+# ---------------------------------------------------------------------- per-track profiles
+@dataclass(frozen=True, eq=False)
+class TrackProfile:
+    """What riders and the oracle coach know about a track, on its centre-line grid (M samples,
+    spacing ``track.ds_m``). Build with :func:`track_profile` (cached)."""
+
+    track: Track
+    bike: MotorcycleParams
+    racing_line: RacingLine = field(repr=False)
+    optimal_lap: LapResult = field(repr=False)
+    """QSS lap on the racing line with the bike's roll-rate limit (what the sim bike can do)."""
+    optimal_lap_time_s: float
+    """``optimal_lap.lap_time_s``, s."""
+    ideal_lap_time_s: float
+    """QSS lap time on the racing line without the roll-rate limit (physics.md's plain QSS), s."""
+    centre_lap_time_s: float
+    """QSS lap time on the centre line (with the roll-rate limit), s."""
+    line_offset_m: np.ndarray = field(repr=False)
+    """``(M,)`` racing-line offset from the centre line, + left, m."""
+    line_curvature_1pm: np.ndarray = field(repr=False)
+    """``(M,)`` curvature of the racing line, 1/m."""
+    line_speed_mps: np.ndarray = field(repr=False)
+    """``(M,)`` optimal (QSS) speed on the racing line, m/s."""
+    centre_speed_mps: np.ndarray = field(repr=False)
+    """``(M,)`` QSS speed on the centre line, m/s."""
+    apex_s_m: np.ndarray = field(repr=False)
+    """``(K,)`` sorted centre-line distances of the apexes (minimum-speed points), m."""
+    apex_outside: np.ndarray = field(repr=False)
+    """``(M,)`` signed weight in [-1, 1] toward the OUTSIDE of the nearest apex's turn (Gaussian of
+    width ``APEX_SIGMA_M``); a rider's line is shifted by ``apex_error_m`` times it."""
+
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """``(line_offset, line_curvature, centre_curvature, line_speed, centre_speed,
+        apex_outside, w_left, w_right)``, each ``(M,)`` float64, for the numba kernels."""
+        t = self.track
+        return (
+            self.line_offset_m,
+            self.line_curvature_1pm,
+            np.ascontiguousarray(t.curvature_1pm, dtype=np.float64),
+            self.line_speed_mps,
+            self.centre_speed_mps,
+            self.apex_outside,
+            np.ascontiguousarray(t.w_left_m, dtype=np.float64),
+            np.ascontiguousarray(t.w_right_m, dtype=np.float64),
+        )
+
+    def distance_to_apex_m(self, s_m: np.ndarray) -> np.ndarray:
+        """``(B,)`` distance along the track from ``s_m (B,)`` to the next apex, m (inf if none)."""
+        s = np.asarray(s_m, dtype=np.float64)
+        out = np.empty(s.shape)
+        _distance_to_apex(s.ravel(), self.apex_s_m, self.track.length_m, out.ravel())
+        return out
+
+
+_PROFILE_CACHE: OrderedDict[tuple, TrackProfile] = OrderedDict()
+_PROFILE_CACHE_SIZE = 8
+
+
+def track_profile(track: Track, bike: MotorcycleParams | None = None) -> TrackProfile:
+    """The rider/oracle profile of a CLOSED track for a bike (default :class:`MotorcycleParams`).
+
+    Solves the racing line and three QSS laps, so it takes about a second on a 4 km circuit; the
+    result is cached by the track's content and the bike parameters.
+    """
+    bike = MotorcycleParams() if bike is None else bike
+    if not isinstance(track, Track):
+        raise TypeError(f"track must be an apexrl Track, got {type(track).__name__}")
+    if not track.closed:
+        raise ValueError(
+            f"track {track.name!r} is open; rider models and the coaching envs need a closed circuit"
+        )
+    digest = hashlib.blake2b(digest_size=16)
+    for arr in (track.xy_m, track.w_left_m, track.w_right_m):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    key = (track.name, digest.hexdigest(), bike)
+    if key in _PROFILE_CACHE:
+        _PROFILE_CACHE.move_to_end(key)
+        return _PROFILE_CACHE[key]
+    profile = _build_profile(track, bike)
+    _PROFILE_CACHE[key] = profile
+    if len(_PROFILE_CACHE) > _PROFILE_CACHE_SIZE:
+        _PROFILE_CACHE.popitem(last=False)
+    return profile
+
+
+def _build_profile(track: Track, bike: MotorcycleParams) -> TrackProfile:
+    racing = minimum_curvature_line(track)
+    envelope = bike.envelope(roll_rate_limit=True)
+    lap = simulate_lap(racing.line, envelope)
+    ideal = simulate_lap(racing.line, bike.envelope())
+    centre = simulate_lap(track, envelope)
+
+    # Where each centre-line sample's racing-line point lies along the line (chord length along
+    # the line's points, scaled to the resampled line's length).
+    pts = np.vstack([racing.xy_m, racing.xy_m[:1]])
+    chord = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
+    s_line = chord[:-1] * (racing.line.length_m / chord[-1])
+    grid = np.append(racing.line.s_m, racing.line.length_m)
+    line_speed = np.interp(s_line, grid, np.append(lap.v_mps, lap.v_mps[0]))
+    line_kappa = np.asarray(racing.line.curvature_at(s_line), dtype=np.float64)
+
+    m = track.n_points
+    # Apexes: prominent minima of the optimal speed, found on three copies so corners across the
+    # start line are seen whole.
+    tiled = np.tile(-line_speed, 3)
+    peaks, _ = find_peaks(tiled, prominence=APEX_PROMINENCE_MPS)
+    apex_idx = np.unique(peaks[(peaks >= m) & (peaks < 2 * m)] - m)
+    apex_s = np.asarray(track.s_m)[apex_idx].astype(np.float64)
+    outside = np.zeros(m)
+    s = np.asarray(track.s_m)
+    for i, s_apex in zip(apex_idx, apex_s, strict=True):
+        d = (s - s_apex + 0.5 * track.length_m) % track.length_m - 0.5 * track.length_m
+        outside -= np.sign(line_kappa[i]) * np.exp(-0.5 * (d / APEX_SIGMA_M) ** 2)
+    outside = np.clip(outside, -1.0, 1.0)
+
+    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in
+              (racing.offsets_m, line_kappa, line_speed, centre.v_mps, apex_s, outside)]  # fmt: skip
+    for a in arrays:
+        a.setflags(write=False)
+    return TrackProfile(
+        track=track,
+        bike=bike,
+        racing_line=racing,
+        optimal_lap=lap,
+        optimal_lap_time_s=float(lap.lap_time_s),
+        ideal_lap_time_s=float(ideal.lap_time_s),
+        centre_lap_time_s=float(centre.lap_time_s),
+        line_offset_m=arrays[0],
+        line_curvature_1pm=arrays[1],
+        line_speed_mps=arrays[2],
+        centre_speed_mps=arrays[3],
+        apex_s_m=arrays[4],
+        apex_outside=arrays[5],
+    )
+
+
+@nb.njit(**_NUMBA)
+def distance_to_next_apex(s_m: float, apex_s_m: np.ndarray, length_m: float) -> float:
+    """Distance along a closed track from ``s_m`` to the next apex, m (inf without apexes)."""
+    k = apex_s_m.shape[0]
+    if k == 0:
+        return np.inf
+    j = np.searchsorted(apex_s_m, s_m, side="right")
+    if j < k:
+        return apex_s_m[j] - s_m
+    return apex_s_m[0] + length_m - s_m
+
+
+@nb.njit(**_NUMBA)
+def _distance_to_apex(s: np.ndarray, apex_s: np.ndarray, length_m: float, out: np.ndarray):
+    for b in range(s.shape[0]):
+        out[b] = distance_to_next_apex(s[b] % length_m, apex_s, length_m)
+
+
+# ---------------------------------------------------------------------- batched controller
+# Per-rider parameter columns (RiderBatch.params_array).
+(C_DELAY_STEPS, C_HAPTIC_STEPS, C_LEAN_NOISE, C_THROTTLE_NOISE, C_BRAKE_NOISE, C_BRAKE_ERR,
+ C_APEX_ERR, C_SPEED_FRAC, C_GRIP_FRAC, C_BIAS, C_PREVIEW, C_COMPLIANCE, C_MISREAD) = range(13)  # fmt: skip
+N_COLUMNS = 13
+
+
+@nb.njit(**_NUMBA)
+def _own_speed(x: float, bias: float, v_line: np.ndarray, v_centre: np.ndarray, ds: float):
+    """QSS speed of a line blended ``bias`` toward the centre (harmonic in v^2), m/s."""
+    a = interp_periodic(v_line, x, ds, True)
+    c = interp_periodic(v_centre, x, ds, True)
+    return 1.0 / math.sqrt((1.0 - bias) / (a * a) + bias / (c * c))
+
+
+@nb.njit(**_NUMBA)
+def target_speed(
+    x: float, bias: float, brake_err: float, v_line: np.ndarray, v_centre: np.ndarray, ds: float
+) -> float:
+    """A rider's unscaled target speed at ``x`` with its braking points moved (module doc), m/s."""
+    v = _own_speed(x, bias, v_line, v_centre, ds)
+    if brake_err == 0.0:
+        return v
+    shifted = _own_speed(x + brake_err, bias, v_line, v_centre, ds)
+    return min(v, shifted) if brake_err > 0.0 else max(v, shifted)
+
+
+@nb.njit(**_NUMBA)
+def intended_offset(
+    x: float, bias: float, apex_err: float, shift_m: float, off_line: np.ndarray,
+    apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray, ds: float,
+) -> float:  # fmt: skip
+    """A rider's intended lateral offset at ``x`` (+ left, m), kept inside the edge margin."""
+    n = (1.0 - bias) * interp_periodic(off_line, x, ds, True)
+    n += apex_err * interp_periodic(apex_outside, x, ds, True) + shift_m
+    hi = interp_periodic(w_left, x, ds, True) - LINE_EDGE_MARGIN_M
+    lo = LINE_EDGE_MARGIN_M - interp_periodic(w_right, x, ds, True)
+    return min(max(n, lo), hi)
+
+
+@nb.njit(**_NUMBA)
+def _noise(t: float, w: np.ndarray, phase: np.ndarray, amp: float) -> float:
+    acc = 0.0
+    for k in range(w.shape[0]):
+        acc += math.sin(w[k] * t + phase[k])
+    return amp * acc * math.sqrt(2.0 / w.shape[0])
+
+
+@nb.njit(**_NUMBA)
+def rider_kernel(
+    s: np.ndarray, n: np.ndarray, psi: np.ndarray, v: np.ndarray, roll: np.ndarray,
+    crashed: np.ndarray, t_s: np.ndarray, cues: np.ndarray, prm: np.ndarray, perc: np.ndarray,
+    cue_buf: np.ndarray, head: int, resp: np.ndarray, side: np.ndarray, misread: np.ndarray,
+    pool: np.ndarray, pool_i: np.ndarray, noise_w: np.ndarray, noise_phase: np.ndarray,
+    off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray, v_line: np.ndarray,
+    v_centre: np.ndarray, apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray,
+    ds: float, dt: float, p: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    """One control step of B riders: telemetry ``(B,)`` + cues ``(B, 3)`` [left, right, Hz] ->
+    ``out (B, 3)`` motorcycle actions [throttle, brake, lean_cmd_rad].
+
+    ``perc (B, RING, 5)`` and ``cue_buf (B, RING, 3)`` are ring buffers whose slot ``head`` receives
+    this step's telemetry and cue; ``resp (B, 2)`` is the filtered haptic response (lateral,
+    urgency), ``side``/``misread`` the last read cue side and whether it is misread, ``pool (B, P)``
+    uniforms consumed at ``pool_i``. ``noise_w``/``noise_phase`` are ``(B, 3, K)``. ``p`` is the
+    bike's ``motorcycle.params_array``.
+    """
+    ring = perc.shape[1]
+    g = p[moto.P_G_MPS2]
+    mu_g = p[moto.P_MU_G_MPS2]
+    mu = mu_g / g
+    lean_max = p[moto.P_LEAN_MAX_RAD]
+    tau_ff = p[moto.P_ROLL_TAU_S]
+    resp_gain = 1.0 - math.exp(-dt / hp.RESPONSE_TAU_S)
+    for b in range(s.shape[0]):
+        perc[b, head, _PS] = s[b]
+        perc[b, head, _PN] = n[b]
+        perc[b, head, _PPSI] = psi[b]
+        perc[b, head, _PV] = v[b]
+        perc[b, head, _PROLL] = roll[b]
+        cue_buf[b, head, 0] = cues[b, 0]
+        cue_buf[b, head, 1] = cues[b, 1]
+        cue_buf[b, head, 2] = cues[b, 2]
+        if crashed[b]:
+            out[b, 0] = 0.0
+            out[b, 1] = 0.0
+            out[b, 2] = 0.0
+            continue
+        delay = int(prm[b, C_DELAY_STEPS])
+        r = (head - delay) % ring
+        sp = perc[b, r, _PS]
+        np_ = perc[b, r, _PN]
+        psip = perc[b, r, _PPSI]
+        vp = perc[b, r, _PV]
+        rollp = perc[b, r, _PROLL]
+
+        # Haptics: the cue felt after the latency, possibly misread, through a first-order lag.
+        h = (head - int(prm[b, C_HAPTIC_STEPS])) % ring
+        lat, urg = hp.decode_one(cue_buf[b, h, 0], cue_buf[b, h, 1], cue_buf[b, h, 2])
+        sd = 0
+        if lat > hp.SIDE_THRESHOLD:
+            sd = 1
+        elif lat < -hp.SIDE_THRESHOLD:
+            sd = -1
+        if sd != 0 and sd != side[b]:
+            misread[b] = pool[b, pool_i[b]] < prm[b, C_MISREAD]
+            pool_i[b] += 1
+        side[b] = sd
+        if misread[b]:
+            lat = -lat
+        resp[b, 0] += resp_gain * (lat - resp[b, 0])
+        resp[b, 1] += resp_gain * (urg - resp[b, 1])
+        c = prm[b, C_COMPLIANCE]
+        shift = c * hp.LINE_SHIFT_M * resp[b, 0]
+        lean_bias = c * hp.LEAN_BIAS_RAD * resp[b, 0]
+        speed_scale = 1.0 + c * hp.SPEED_GAIN * resp[b, 1]
+
+        bias = prm[b, C_BIAS]
+        apex_err = prm[b, C_APEX_ERR]
+        grip = prm[b, C_GRIP_FRAC]
+        sa = sp + vp * delay * dt  # anticipated position along the track
+        look = max(vp * prm[b, C_PREVIEW], MIN_PREVIEW_M)
+
+        # Lean: preview controller around the intended line.
+        n0 = intended_offset(sa, bias, apex_err, shift, off_line, apex_outside, w_left, w_right, ds)
+        n1 = intended_offset(sa + ds, bias, apex_err, shift, off_line, apex_outside, w_left,
+                             w_right, ds)  # fmt: skip
+        err = (n0 - np_) + look * ((n1 - n0) / ds - psip)
+        xf = sa + vp * tau_ff
+        k_ff = (1.0 - bias) * interp_periodic(k_line, xf, ds, True)
+        k_ff += bias * interp_periodic(k_centre, xf, ds, True)
+        k_cmd = k_ff + 2.0 * err / (look * look)
+        lean_cap = min(math.atan(grip * mu), lean_max)
+        lean = math.atan(vp * vp * k_cmd / g) + lean_bias
+        lean = min(max(lean, -lean_cap), lean_cap)
+        # The rider budgets grip for the larger of the lean it feels and the lean it asks for.
+        ay = g * math.tan(max(abs(rollp), abs(lean)))
+        lean += _noise(t_s[b], noise_w[b, NOISE_LEAN], noise_phase[b, NOISE_LEAN],
+                       prm[b, C_LEAN_NOISE])  # fmt: skip
+
+        # Speed: reach the target speed one look-ahead distance ahead, inside the grip budget.
+        # Two look-ahead points: the near one keeps the rider braking in time where the target
+        # falls steeply toward the end of the window.
+        scale = prm[b, C_SPEED_FRAC] * speed_scale
+        brake_err = prm[b, C_BRAKE_ERR]
+        a_des = np.inf
+        for frac in (0.5, 1.0):
+            vt = scale * target_speed(sa + frac * look, bias, brake_err, v_line, v_centre, ds)
+            a_des = min(a_des, (vt * vt - vp * vp) / (2.0 * frac * look))
+        ax_tyre = a_des + p[moto.P_DRAG_1PM] * vp * vp + p[moto.P_ROLLING_MPS2]
+        budget = (grip * mu_g) ** 2 - ay * ay
+        a_grip = math.sqrt(budget) if budget > 0.0 else 0.0
+        ax_tyre = min(max(ax_tyre, -a_grip), a_grip)
+        drive_cap = min(p[moto.P_WHEELIE_MPS2], mu_g)
+        if vp * drive_cap > p[moto.P_POWER_PER_MASS_WPKG]:
+            drive_cap = p[moto.P_POWER_PER_MASS_WPKG] / vp
+        throttle = 0.0
+        brake = 0.0
+        if ax_tyre >= 0.0:
+            throttle = ax_tyre / drive_cap
+            throttle += _noise(t_s[b], noise_w[b, NOISE_THROTTLE], noise_phase[b, NOISE_THROTTLE],
+                               prm[b, C_THROTTLE_NOISE])  # fmt: skip
+        else:
+            brake = -ax_tyre / p[moto.P_BRAKE_LIMIT_MPS2]
+            brake += _noise(t_s[b], noise_w[b, NOISE_BRAKE], noise_phase[b, NOISE_BRAKE],
+                            prm[b, C_BRAKE_NOISE])  # fmt: skip
+        out[b, 0] = min(max(throttle, 0.0), 1.0)
+        out[b, 1] = min(max(brake, 0.0), 1.0)
+        out[b, 2] = lean
+
+
+class RiderBatch:
+    """B simulated riders on one track, each with its own :class:`RiderParams` per episode.
+
+    Args:
+        profile: the track's :class:`TrackProfile`.
+        batch_size: number of riders B.
+        dt_s: control period (the simulator's), s.
+    """
+
+    def __init__(self, profile: TrackProfile, batch_size: int, dt_s: float) -> None:
+        self.profile = profile
+        self.batch_size = int(batch_size)
+        self.dt_s = float(dt_s)
+        b = self.batch_size
+        self._bike = moto.params_array(profile.bike)
+        self._prm = np.zeros((b, N_COLUMNS))
+        self._params: list[RiderParams | None] = [None] * b
+        self._perc = np.zeros((b, RING_SIZE, _N_PERC))
+        self._cue_buf = np.zeros((b, RING_SIZE, 3))
+        self._head = 0
+        self._resp = np.zeros((b, 2))
+        self._side = np.zeros(b, dtype=np.int64)
+        self._misread = np.zeros(b, dtype=np.bool_)
+        self._pool = np.zeros((b, MISREAD_POOL))
+        self._pool_i = np.full(b, MISREAD_POOL, dtype=np.int64)
+        self._noise_w = np.zeros((b, 3, NOISE_SINES))
+        self._noise_phase = np.zeros((b, 3, NOISE_SINES))
+        self._rngs: list[np.random.Generator | None] = [None] * b
+        self._actions = np.zeros((b, 3))
+        self._track_args = (*profile.kernel_arrays(), profile.track.ds_m, self.dt_s, self._bike)
+
+    @property
+    def params(self) -> list[RiderParams | None]:
+        """The current :class:`RiderParams` of every rider (None before its first reset)."""
+        return list(self._params)
+
+    @property
+    def params_array(self) -> np.ndarray:
+        """``(B, N_COLUMNS)`` read-only per-rider parameter columns used by the kernel."""
+        view = self._prm.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def haptic_latency_s(self) -> np.ndarray:
+        """``(B,)`` haptic latency of every rider as simulated (whole control steps), s."""
+        return self._prm[:, C_HAPTIC_STEPS] * self.dt_s
+
+    def reset(
+        self, indices: np.ndarray, params: list[RiderParams], rngs: list[np.random.Generator]
+    ) -> tuple[np.ndarray, ...]:
+        """Give riders ``indices (K,)`` new parameters and fresh memory; draw their input noise and
+        misread pools from their generators ``rngs`` (one per index, in order).
+
+        Returns their rolling-start pose ``(s_m, n_m, heading_error_rad, speed_mps, roll_rad)``,
+        each ``(K,)``: on the start line, on the intended line, at the target speed, at the
+        steady lean of the intended line. Call :meth:`observe_start` once the simulator holds it.
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        for k, (i, prm, rng) in enumerate(zip(idx, params, rngs, strict=True)):
+            self._params[i] = prm
+            self._rngs[i] = rng
+            self._prm[i] = _columns(prm, self.dt_s)
+            hz = rng.uniform(NOISE_MIN_HZ, prm.noise_bandwidth_hz, size=(3, NOISE_SINES))
+            self._noise_w[i] = 2.0 * np.pi * hz
+            self._noise_phase[i] = rng.uniform(0.0, 2.0 * np.pi, size=(3, NOISE_SINES))
+            self._pool[i] = rng.random(MISREAD_POOL)
+            self._pool_i[i] = 0
+            del k
+        self._resp[idx] = 0.0
+        self._side[idx] = 0
+        self._misread[idx] = False
+        self._cue_buf[idx] = 0.0
+        return _start_pose(self.profile, self._prm[idx])
+
+    def observe_start(
+        self, indices: np.ndarray, s_m: np.ndarray, n_m: np.ndarray, psi: np.ndarray,
+        v: np.ndarray, roll: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Fill the perception memory of riders ``indices`` with their start state (``(K,)`` each)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        self._perc[idx] = np.stack([s_m, n_m, psi, v, roll], axis=1)[:, None, :]
+
+    def act(self, telemetry, cues_hz: np.ndarray) -> np.ndarray:
+        """Motorcycle actions ``(B, 3)`` [throttle, brake, lean_cmd_rad] for the riders' current
+        telemetry (an :class:`apexrl.sim.Telemetry`) and this step's cues ``(B, 3)`` [left, right,
+        frequency_hz]. The returned array is reused by the next call."""
+        spent = np.flatnonzero(self._pool_i >= MISREAD_POOL)
+        for i in spent:  # rare: a pool lasts MISREAD_POOL cue-side changes
+            rng = self._rngs[i]
+            if rng is not None:
+                self._pool[i] = rng.random(MISREAD_POOL)
+                self._pool_i[i] = 0
+        self._head = (self._head + 1) % RING_SIZE
+        tel = telemetry
+        rider_kernel(
+            tel.s_m, tel.n_m, tel.heading_error_rad, tel.speed_mps, tel.roll_rad, tel.crashed,
+            tel.t_s, np.ascontiguousarray(cues_hz, dtype=np.float64), self._prm, self._perc,
+            self._cue_buf, self._head, self._resp, self._side, self._misread, self._pool,
+            self._pool_i, self._noise_w, self._noise_phase, *self._track_args, self._actions,
+        )  # fmt: skip
+        return self._actions
+
+
+def _columns(prm: RiderParams, dt_s: float) -> np.ndarray:
+    row = np.zeros(N_COLUMNS)
+    row[C_DELAY_STEPS] = round(prm.reaction_delay_s / dt_s)
+    row[C_HAPTIC_STEPS] = round(prm.haptic_latency_s / dt_s)
+    row[C_LEAN_NOISE] = prm.lean_noise_rad
+    row[C_THROTTLE_NOISE] = prm.throttle_noise
+    row[C_BRAKE_NOISE] = prm.brake_noise
+    row[C_BRAKE_ERR] = prm.braking_point_error_m
+    row[C_APEX_ERR] = prm.apex_error_m
+    row[C_SPEED_FRAC] = prm.speed_fraction
+    row[C_GRIP_FRAC] = prm.grip_fraction
+    row[C_BIAS] = prm.line_bias
+    row[C_PREVIEW] = prm.preview_s
+    row[C_COMPLIANCE] = prm.haptic_compliance
+    row[C_MISREAD] = prm.misread_prob
+    if max(row[C_DELAY_STEPS], row[C_HAPTIC_STEPS]) > RING_SIZE - 1:
+        raise ValueError(
+            f"a delay of {max(prm.reaction_delay_s, prm.haptic_latency_s)} s is more than "
+            f"{RING_SIZE - 1} control steps of {dt_s} s; use a shorter delay"
+        )
+    return row
+
+
+def _start_pose(profile: TrackProfile, prm: np.ndarray) -> tuple[np.ndarray, ...]:
+    k = prm.shape[0]
+    out = np.empty((5, k))
+    _start_kernel(prm, *profile.kernel_arrays(), profile.track.ds_m,
+                  moto.params_array(profile.bike), out)  # fmt: skip
+    return tuple(out)
+
+
+@nb.njit(**_NUMBA)
+def _start_kernel(
+    prm: np.ndarray, off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray,
+    v_line: np.ndarray, v_centre: np.ndarray, apex_outside: np.ndarray, w_left: np.ndarray,
+    w_right: np.ndarray, ds: float, p: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    g = p[moto.P_G_MPS2]
+    for b in range(prm.shape[0]):
+        bias = prm[b, C_BIAS]
+        apex_err = prm[b, C_APEX_ERR]
+        n0 = intended_offset(0.0, bias, apex_err, 0.0, off_line, apex_outside, w_left, w_right, ds)
+        n1 = intended_offset(ds, bias, apex_err, 0.0, off_line, apex_outside, w_left, w_right, ds)
+        v = prm[b, C_SPEED_FRAC] * target_speed(
+            0.0, bias, prm[b, C_BRAKE_ERR], v_line, v_centre, ds
+        )
+        kappa = (1.0 - bias) * k_line[0] + bias * k_centre[0]
+        lean_cap = min(math.atan(prm[b, C_GRIP_FRAC] * p[moto.P_MU_G_MPS2] / g),
+                       p[moto.P_LEAN_MAX_RAD])  # fmt: skip
+        out[0, b] = 0.0
+        out[1, b] = n0
+        out[2, b] = math.atan((n1 - n0) / ds)
+        out[3, b] = v
+        out[4, b] = min(max(math.atan(v * v * kappa / g), -lean_cap), lean_cap)
