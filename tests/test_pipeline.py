@@ -47,7 +47,7 @@ def test_pipeline_cli_exit_codes(cli, tmp_path):
         "pipeline", "--track", "circle:radius=30,width=6", "--output", str(tmp_path / "a"), "--json"
     )
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.output)["steps"]["optimal_lap"]["track"]
+    assert json.loads(ok.stdout)["steps"]["optimal_lap"]["track"]
     bad = cli("pipeline", "--track", "no-such-track", "--output", str(tmp_path / "b"))
     assert bad.exit_code == 1
     assert "not found" in bad.output

@@ -1,4 +1,4 @@
-"""Regenerate the telemetry fixtures in tests/data/fixtures/ (run: python tests/data/make_fixtures.py).
+"""Regenerate tests/data/fixtures/: ``python tests/data/make_fixtures.py`` (from the repo root).
 
 Both files are synthetic logs of a rider on apexrl's built-in ``apex_park`` with a KNOWN ground
 truth, so the importer can be tested against it:
@@ -179,8 +179,18 @@ def write_aim(path: Path) -> None:
         q("Beacon Markers", *(f"{b:.3f}" for b in beacons)),
         q("Segment Times", *(f"{int(x // 60)}:{x % 60:06.3f}" for x in segments)),
         "",
-        q("Time", "GPS Speed", "GPS Latitude", "GPS Longitude", "GPS Heading", "LateralAcc",
-          "InlineAcc", "TPS", "BrakePress", "RPM"),  # fmt: skip
+        q(
+            "Time",
+            "GPS Speed",
+            "GPS Latitude",
+            "GPS Longitude",
+            "GPS Heading",
+            "LateralAcc",
+            "InlineAcc",
+            "TPS",
+            "BrakePress",
+            "RPM",
+        ),  # fmt: skip
         q("s", "km/h", "deg", "deg", "deg", "g", "g", "%", "bar", "rpm"),
         "",
     ]

@@ -72,7 +72,13 @@ def test_compare_log_reports_every_corner(imported_racechrono):
     assert len(data["corners"]) == 11
     assert data["time_lost_s"] > 10  # a 90 %-pace centre-line rider vs the optimal racing line
     first = data["corners"][0]
-    for key in ("entry_speed_mps", "min_speed_mps", "exit_speed_mps", "braking_point_s_m", "time_lost_s"):
+    for key in (
+        "entry_speed_mps",
+        "min_speed_mps",
+        "exit_speed_mps",
+        "braking_point_s_m",
+        "time_lost_s",
+    ):
         assert first[key] is not None
     assert first["min_speed_mps"] < first["entry_speed_mps"]
     assert sum(c["time_lost_s"] for c in data["corners"]) == pytest.approx(

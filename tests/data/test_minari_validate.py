@@ -10,7 +10,12 @@ import pytest
 
 from apexrl.data import minari_io as mio
 from apexrl.data.telemetry import write_imported_dataset
-from apexrl.data.validate import DatasetValidationError, find_datasets, validate_dataset, validate_root
+from apexrl.data.validate import (
+    DatasetValidationError,
+    find_datasets,
+    validate_dataset,
+    validate_root,
+)
 
 DATASET_ID = "apexrl/imported-v0"
 
@@ -90,7 +95,10 @@ def test_truncated_file(copy):
     assert problems[0] == (
         f"truncated file data/main_data.hdf5: {size // 2} bytes, the manifest says {size}"
     )
-    assert any(p.startswith("Minari cannot open the dataset") or p.startswith("cannot read") for p in problems)
+    assert any(
+        p.startswith("Minari cannot open the dataset") or p.startswith("cannot read")
+        for p in problems
+    )
 
 
 def test_flipped_bytes(copy):
@@ -158,7 +166,9 @@ def test_invariant_violations_are_reported(copy):
 
 def test_episode_invariants_enforced_when_building():
     obs = np.zeros((5, 8), dtype=np.float32)
-    with pytest.raises(ValueError, match="observations = steps \\+ 1, got 5 observations for 5 steps"):
+    with pytest.raises(
+        ValueError, match="observations = steps \\+ 1, got 5 observations for 5 steps"
+    ):
         mio.Episode(obs, np.zeros((5, 3)), np.zeros(5), np.zeros(5, bool), np.zeros(5, bool))
     with pytest.raises(ValueError, match="rewards must have shape \\(4,\\)"):
         mio.Episode(obs, np.zeros((4, 3)), np.zeros(3), np.zeros(4, bool), np.zeros(4, bool))

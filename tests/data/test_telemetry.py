@@ -81,11 +81,15 @@ def test_auto_format_rejects_unknown_files(tmp_path):
 def test_missing_column_names_file_and_header_line(tmp_path):
     lines = RACECHRONO.read_text(encoding="utf-8").splitlines()
     header = lines[9].replace("latitude", "lat")
-    with pytest.raises(tm.TelemetryFormatError, match=r"edited\.csv:10: missing required column 'latitude'"):
+    with pytest.raises(
+        tm.TelemetryFormatError, match=r"edited\.csv:10: missing required column 'latitude'"
+    ):
         tm.read_log(_edit(tmp_path, RACECHRONO, 10, header))
     aim_lines = AIM.read_text(encoding="utf-8").splitlines()
     header = aim_lines[14].replace('"GPS Longitude"', '"Lng"')
-    with pytest.raises(tm.TelemetryFormatError, match=r"edited\.csv:15: missing required column 'GPS Longitude'"):
+    with pytest.raises(
+        tm.TelemetryFormatError, match=r"edited\.csv:15: missing required column 'GPS Longitude'"
+    ):
         tm.read_log(_edit(tmp_path, AIM, 15, header))
 
 
@@ -95,13 +99,15 @@ def test_non_numeric_value_names_line_and_column(tmp_path):
     cells[10] = "46.2x"
     path = _edit(tmp_path, RACECHRONO, 100, ",".join(cells))
     with pytest.raises(
-        tm.TelemetryFormatError, match=r"edited\.csv:100: column 11 'latitude': '46\.2x' is not a number"
+        tm.TelemetryFormatError,
+        match=r"edited\.csv:100: column 11 'latitude': '46\.2x' is not a number",
     ):
         tm.read_log(path)
     cells = AIM.read_text(encoding="utf-8").splitlines()[49].split(",")
     cells[1] = '"fast"'
     with pytest.raises(
-        tm.TelemetryFormatError, match=r"edited\.csv:50: column 2 'GPS Speed': 'fast' is not a number"
+        tm.TelemetryFormatError,
+        match=r"edited\.csv:50: column 2 'GPS Speed': 'fast' is not a number",
     ):
         tm.read_log(_edit(tmp_path, AIM, 50, ",".join(cells)))
 
@@ -109,7 +115,9 @@ def test_non_numeric_value_names_line_and_column(tmp_path):
 def test_ragged_row_and_unknown_unit(tmp_path):
     lines = RACECHRONO.read_text(encoding="utf-8").splitlines()
     path = _edit(tmp_path, RACECHRONO, 200, lines[199] + ",7")
-    with pytest.raises(tm.TelemetryFormatError, match=r"edited\.csv:200: row has 21 cells, expected 20"):
+    with pytest.raises(
+        tm.TelemetryFormatError, match=r"edited\.csv:200: row has 21 cells, expected 20"
+    ):
         tm.read_log(path)
     units = lines[10].replace("m/s", "furlong/fortnight", 1)
     with pytest.raises(
@@ -165,7 +173,12 @@ def test_fitted_alignment_recovers_the_known_frame():
     fitted = tm.align(raw, track)
     exact = tm.align(raw, track, ORIGIN)
     assert fitted.method == "fitted" and exact.method == "origin"
-    gap = np.hypot(*(fitted.to_track_xy(raw.lat_deg, raw.lon_deg) - exact.to_track_xy(raw.lat_deg, raw.lon_deg)).T)
+    gap = np.hypot(
+        *(
+            fitted.to_track_xy(raw.lat_deg, raw.lon_deg)
+            - exact.to_track_xy(raw.lat_deg, raw.lon_deg)
+        ).T
+    )
     # The rider's line is not the centre line, so the fit is good to a couple of metres.
     assert gap.max() < 3.0
     assert fitted.heading_deg == pytest.approx(30.0, abs=0.5)
@@ -182,9 +195,13 @@ def test_alignment_refused_when_ambiguous(tmp_path):
     track = load_track("circle:radius=120,width=12")
     t = np.arange(0.0, 60.0, 0.1)
     angle = 0.3 * t
-    en = np.stack([120 * np.sin(angle), -120 * np.cos(angle)], axis=1)  # as the track: centre (0, 0)
+    en = np.stack(
+        [120 * np.sin(angle), -120 * np.cos(angle)], axis=1
+    )  # as the track: centre (0, 0)
     latlon = tm.lat_lon(en, 45.0, 7.0)
-    raw = tm.RawLog(tmp_path / "circle.csv", "aim", t, latlon[:, 0], latlon[:, 1], np.full(t.size, 36.0))
+    raw = tm.RawLog(
+        tmp_path / "circle.csv", "aim", t, latlon[:, 0], latlon[:, 1], np.full(t.size, 36.0)
+    )
     with pytest.raises(ValueError, match="equally well rotated"):
         tm.align(raw, track)
     # On the line: the residual is measured to the nearest centre-line sample (1 m apart).
@@ -227,7 +244,9 @@ def test_import_channels_and_sources(imported_racechrono):
     roll = lap.channel("roll_angle")
     lat = lap.channel("lateral_g")
     assert np.corrcoef(roll, np.degrees(np.arctan(lat)))[0, 1] > 0.98
-    assert 0.0 <= lap.channel("throttle_position").min() and lap.channel("brake_pressure").max() <= 1.0
+    assert (
+        0.0 <= lap.channel("throttle_position").min() and lap.channel("brake_pressure").max() <= 1.0
+    )
     assert lap.channel("tire_friction_usage").max() < 1.2
     assert lap.channel("distance_to_apex").min() >= 0.0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from apexrl.cli import deploy, info, lapsim, pipeline, rewards, tracks
+from apexrl.cli import data, deploy, info, lapsim, pipeline, rewards, tracks
 
 app = typer.Typer(
     name="apexrl",
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(tracks.app, name="tracks")
 app.add_typer(rewards.app, name="rewards")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(data.app, name="data")
 app.command("lapsim")(lapsim.lapsim_command)
 app.command("raceline")(lapsim.raceline_command)
 app.command("pipeline")(pipeline.pipeline_command)

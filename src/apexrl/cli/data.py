@@ -249,8 +249,8 @@ def compare_command(
 
     table = Table(
         title=(
-            f"{data['lap']}: {data['lap_time_s']:.3f} s, optimal {data['optimal_lap_time_s']:.3f} s "
-            f"(+{data['time_lost_s']:.3f} s)"
+            f"{data['lap']}: {data['lap_time_s']:.3f} s, optimal "
+            f"{data['optimal_lap_time_s']:.3f} s (+{data['time_lost_s']:.3f} s)"
         )
     )
     for column in ("corner", "entry km/h", "min km/h", "exit km/h", "braking m", "lost s"):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -476,7 +475,9 @@ def compare_dataset_episode(
     )
 
 
-def plot_comparison(comparison: LapComparison, path: str | os.PathLike, *, force: bool = False) -> Path:
+def plot_comparison(
+    comparison: LapComparison, path: str | os.PathLike, *, force: bool = False
+) -> Path:
     """Speed vs distance (lap and optimal, corners shaded) and the time delta, as a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -493,14 +494,20 @@ def plot_comparison(comparison: LapComparison, path: str | os.PathLike, *, force
     FigureCanvasAgg(fig)
     ax_v, ax_t = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.4]})
     ax_v.plot(fine, ref.optimal_speed_at(fine) * 3.6, color="0.35", lw=1.2, label="optimal (QSS)")
-    ax_v.plot(comparison.s_m, comparison.v_mps * 3.6, color="tab:red", lw=1.2, label=comparison.label)
+    ax_v.plot(
+        comparison.s_m, comparison.v_mps * 3.6, color="tab:red", lw=1.2, label=comparison.label
+    )
     ax_t.plot(fine, lap_t - ref.optimal_time_at(fine), color="tab:red", lw=1.2)
     top = float(max(comparison.v_mps.max(), ref.optimal.v_mps.max()) * 3.6)
     for c in comparison.corners:
         for ax in (ax_v, ax_t):
             ax.axvspan(c.window_start_s_m, c.window_end_s_m, color="tab:blue", alpha=0.12, lw=0)
         ax_v.text(
-            c.corner.apex_s_m, top * 1.02, f"T{c.corner.number}", ha="center", va="bottom",
+            c.corner.apex_s_m,
+            top * 1.02,
+            f"T{c.corner.number}",
+            ha="center",
+            va="bottom",
             fontsize=8,
         )
     ax_v.set_ylim(0, top * 1.1)
@@ -539,7 +546,3 @@ def table_rows(comparison: LapComparison) -> list[Sequence[str]]:
             )
         )
     return rows
-
-
-def _finite(x: float) -> bool:
-    return math.isfinite(x)

@@ -117,7 +117,9 @@ class Episode:
             )
         for name in ("rewards", "terminations", "truncations"):
             if getattr(self, name).shape != (steps,):
-                raise ValueError(f"{name} must have shape ({steps},), got {getattr(self, name).shape}")
+                raise ValueError(
+                    f"{name} must have shape ({steps},), got {getattr(self, name).shape}"
+                )
         for name, values in self.infos.items():
             if values.shape[0] != steps + 1:
                 raise ValueError(f"info {name!r} must have steps + 1 = {steps + 1} entries")
@@ -321,7 +323,9 @@ def _attrs(metadata: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, str):
             out[key] = value
         else:
-            raise TypeError(f"episode metadata {key!r} must be a scalar, got {type(value).__name__}")
+            raise TypeError(
+                f"episode metadata {key!r} must be a scalar, got {type(value).__name__}"
+            )
     return out
 
 

@@ -28,10 +28,11 @@ Pipeline (physics.md section 5):
      heading rate of the smoothed path). A logged channel's sign is checked against that estimate
      and flipped to apexrl's + left convention when they disagree;
    - roll_angle: the logged lean (sign checked the same way), else atan(a_y / g);
-   - throttle_position / brake_pressure: logged (% -> fraction; pressure / ``brake_full_scale_bar``),
-     else from the tyre's longitudinal acceleration a_tyre = a_x + drag + rolling resistance as a
-     fraction of what the bike can do there (drive: min(P/(m v), wheelie, mu g); brake:
-     min(brake_max, stoppie)), the same scaling the simulator applies to its inputs;
+   - throttle_position / brake_pressure: logged (% -> fraction; a pressure is divided by
+     ``brake_full_scale_bar``), else from the tyre's longitudinal acceleration
+     a_tyre = a_x + drag + rolling resistance as a fraction of what the bike can do there
+     (drive: min(P/(m v), wheelie, mu g); brake: min(brake_max, stoppie)), the same scaling the
+     simulator applies to its inputs;
    - distance_to_apex: distance along the centre line to the next corner apex of the racing line;
    - racing_line_deviation: n minus the racing line's offset at s (+ = left of the line);
    - tire_friction_usage: sqrt((a_tyre/(mu g))^2 + (a_y/(mu g))^2) with the bike's mu.
@@ -131,11 +132,15 @@ def detect_format(path: str | os.PathLike) -> LogFormat:
     if first.startswith(RACECHRONO_BANNER):
         return "racechrono"
     cells = next(csv.reader([first]), [])
-    if len(cells) >= 2 and cells[0].strip() == "Format" and cells[1].strip().lower() == "aim csv file":
+    if (
+        len(cells) >= 2
+        and cells[0].strip() == "Format"
+        and cells[1].strip().lower() == "aim csv file"
+    ):
         return "aim"
     raise TelemetryFormatError(
         f"{path}:1: unknown log format; expected a RaceChrono CSV v3 banner "
-        f"({RACECHRONO_BANNER!r} ...) or an AiM CSV export ('\"Format\",\"AiM CSV File\"'), "
+        f'({RACECHRONO_BANNER!r} ...) or an AiM CSV export (\'"Format","AiM CSV File"\'), '
         f"got {first[:60]!r}"
     )
 
@@ -219,8 +224,15 @@ def _read_racechrono(path: Path, brake_full_scale_bar: float) -> RawLog:
     }
     lap_col = _find(table, ("lap_number",))
     raw = _assemble(
-        table, "racechrono", time_col, time_factor, lat_col, lon_col, columns,
-        brake_full_scale_bar, metadata,
+        table,
+        "racechrono",
+        time_col,
+        time_factor,
+        lat_col,
+        lon_col,
+        columns,
+        brake_full_scale_bar,
+        metadata,
     )
     if lap_col is None:
         return raw
@@ -232,7 +244,7 @@ def _read_aim(path: Path, brake_full_scale_bar: float) -> RawLog:
     first = _cells(lines[0])
     if first[:1] != ["Format"] or len(first) < 2 or first[1].lower() != "aim csv file":
         raise TelemetryFormatError(
-            f"{path}:1: not an AiM CSV export: expected '\"Format\",\"AiM CSV File\"', "
+            f'{path}:1: not an AiM CSV export: expected \'"Format","AiM CSV File"\', '
             f"got {lines[0][:60]!r}"
         )
     metadata: dict[str, str] = {}
@@ -257,7 +269,7 @@ def _read_aim(path: Path, brake_full_scale_bar: float) -> RawLog:
     if i >= len(lines) or _cells(lines[i])[:1] != ["Time"]:
         raise TelemetryFormatError(
             f"{path}:{min(i, len(lines) - 1) + 1}: expected the channel row starting with "
-            "\"Time\" after the metadata block"
+            '"Time" after the metadata block'
         )
     table = _table(path, lines, i, with_sources=False)
     time_col = _require(table, ("time",), "Time")
@@ -273,8 +285,15 @@ def _read_aim(path: Path, brake_full_scale_bar: float) -> RawLog:
         "brake": _find(table, ("brakepress", "brake press", "front brake", "brk", "brake")),
     }
     raw = _assemble(
-        table, "aim", time_col, time_factor, lat_col, lon_col, columns,
-        brake_full_scale_bar, metadata,
+        table,
+        "aim",
+        time_col,
+        time_factor,
+        lat_col,
+        lon_col,
+        columns,
+        brake_full_scale_bar,
+        metadata,
     )
     if len(beacons) >= 2:
         laps = tuple(float(b) for b in np.diff(beacons))
@@ -322,8 +341,14 @@ def _table(path: Path, lines: list[str], header: int, *, with_sources: bool) -> 
     if not rows:
         raise TelemetryFormatError(f"{path}:{len(lines)}: no data rows after the header")
     return _Table(
-        path, names, [u.strip() for u in units], sources, np.array(rows, dtype=np.float64),
-        np.array(numbers), header + 1, header + 2,
+        path,
+        names,
+        [u.strip() for u in units],
+        sources,
+        np.array(rows, dtype=np.float64),
+        np.array(numbers),
+        header + 1,
+        header + 2,
     )
 
 
@@ -335,9 +360,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _find(
-    table: _Table, candidates: Sequence[str], prefer_source: str | None = None
-) -> int | None:
+def _find(table: _Table, candidates: Sequence[str], prefer_source: str | None = None) -> int | None:
     matches = [j for j, n in enumerate(table.names) if n.strip().lower() in candidates]
     if not matches:
         return None
@@ -550,7 +573,9 @@ def parse_origin(text: str) -> tuple[float, float, float]:
             "(HEADING: compass bearing of the track's +x axis; 90 = east)"
         )
     if not (-90 <= values[0] <= 90 and -180 <= values[1] <= 180):
-        raise ValueError(f"origin {text!r}: latitude must be in [-90, 90], longitude in [-180, 180]")
+        raise ValueError(
+            f"origin {text!r}: latitude must be in [-90, 90], longitude in [-180, 180]"
+        )
     return values[0], values[1], values[2] if len(values) == 3 else 90.0
 
 
@@ -643,8 +668,16 @@ def _fit(raw: RawLog, track: Track) -> Alignment:
     angle = math.atan2(rot[1, 0], rot[0, 0])
     heading = (math.degrees(angle + math.pi / 2)) % 360.0
     return Alignment(
-        "fitted", lat0, lon0, angle, (float(trans[0]), float(trans[1])),
-        float(origin_lat), float(origin_lon), heading, rms, p95,
+        "fitted",
+        lat0,
+        lon0,
+        angle,
+        (float(trans[0]), float(trans[1])),
+        float(origin_lat),
+        float(origin_lon),
+        heading,
+        rms,
+        p95,
     )
 
 

@@ -151,7 +151,9 @@ def _check_manifest(path: Path, report: DatasetReport) -> None:
                 f"truncated file {rel}: {size} bytes, the manifest says {expected}"
             )
         elif size != expected:
-            report.problems.append(f"size mismatch {rel}: {size} bytes, the manifest says {expected}")
+            report.problems.append(
+                f"size mismatch {rel}: {size} bytes, the manifest says {expected}"
+            )
         elif file_digest(file) != entry.get("sha256"):
             report.problems.append(f"corrupt file {rel}: sha256 differs from the manifest")
     for rel in sorted(present - set(listed)):
@@ -183,9 +185,10 @@ def _check_contents(path: Path, report: DatasetReport) -> None:
         return
     report.episodes = total
     report.steps = steps
-    if int(metadata.get("total_steps", -1)) != steps:
+    recorded = metadata.get("total_steps")
+    if recorded != steps:
         report.problems.append(
-            f"metadata total_steps={metadata.get('total_steps')} but the episodes hold {steps} steps"
+            f"metadata total_steps={recorded} but the episodes hold {steps} steps"
         )
     counts = (metadata.get("apexrl") or {}).get("counts")
     if counts is None:

@@ -15,13 +15,15 @@ sections 3-4). What it tries to do:
 
 How it rides (one control step, vectorised over B riders in :func:`rider_kernel`):
 
-1. **Perception** through ``reaction_delay_s`` (a ring buffer of what it saw); it anticipates its
-   position along the track by ``v * delay`` (it sees the road ahead) but corrects lateral and
-   heading errors it perceived ``delay`` ago.
-2. **Lean**: a preview (pure-pursuit) controller, ``kappa_cmd = kappa_ff + 2 e / L^2`` with
-   ``L = v * preview_s`` and ``e = (n_line - n) + L (n_line' - heading_error)``; ``kappa_ff`` is the
-   intended line's curvature one roll time constant ahead, and the lean command is the steady lean
-   ``atan(v^2 kappa_cmd / g)``, capped at ``atan(grip_fraction * mu)``.
+1. **Perception** through ``reaction_delay_s`` (a ring buffer of what it saw). Like a skilled
+   human operator it predicts, with an internal model that holds the perceived speed and lean,
+   where the bike will be when a new lean takes effect: ``tau = delay + roll time constant`` later
+   (position along the track, lateral offset and heading error).
+2. **Lean**: a preview (pure-pursuit) controller on the predicted state,
+   ``kappa_cmd = kappa_ff + 2 e / L^2`` with ``L = v * preview_s`` and
+   ``e = (n_line - n) + L (n_line' - heading_error)``; ``kappa_ff`` is the intended line's curvature
+   at the predicted position, and the lean command is the steady lean ``atan(v^2 kappa_cmd / g)``,
+   capped at ``atan(grip_fraction * mu)``.
 3. **Speed**: the smaller of the average accelerations that reach the target speed ``L/2`` and
    ``L`` ahead, ``(v_target^2 - v^2) / (2 d)``, plus drag and rolling resistance, limited to what the friction
    circle leaves at ``grip_fraction`` after the lateral demand ``g tan(roll)``, turned into throttle
@@ -441,7 +443,8 @@ def rider_kernel(
     mu_g = p[moto.P_MU_G_MPS2]
     mu = mu_g / g
     lean_max = p[moto.P_LEAN_MAX_RAD]
-    tau_ff = p[moto.P_ROLL_TAU_S]
+    tau_roll = p[moto.P_ROLL_TAU_S]
+    k_cap = p[moto.P_KAPPA_MAX_1PM]
     resp_gain = 1.0 - math.exp(-dt / hp.RESPONSE_TAU_S)
     for b in range(s.shape[0]):
         perc[b, head, _PS] = s[b]
@@ -489,17 +492,24 @@ def rider_kernel(
         bias = prm[b, C_BIAS]
         apex_err = prm[b, C_APEX_ERR]
         grip = prm[b, C_GRIP_FRAC]
-        sa = sp + vp * delay * dt  # anticipated position along the track
+        # Internal model: where the bike will be when a new lean takes effect (after the
+        # perception delay and the roll lag), holding the perceived speed and lean.
+        tau_p = delay * dt + tau_roll
+        k_path = g * math.tan(rollp) / max(vp * vp, 1.0)
+        k_path = min(max(k_path, -k_cap), k_cap)
+        psi_rate = vp * (k_path - interp_periodic(k_centre, sp, ds, True))
+        psi_pred = psip + psi_rate * tau_p
+        n_pred = np_ + vp * math.sin(psip) * tau_p + 0.5 * vp * psi_rate * tau_p * tau_p
+        sa = sp + vp * tau_p
         look = max(vp * prm[b, C_PREVIEW], MIN_PREVIEW_M)
 
         # Lean: preview controller around the intended line.
         n0 = intended_offset(sa, bias, apex_err, shift, off_line, apex_outside, w_left, w_right, ds)
         n1 = intended_offset(sa + ds, bias, apex_err, shift, off_line, apex_outside, w_left,
                              w_right, ds)  # fmt: skip
-        err = (n0 - np_) + look * ((n1 - n0) / ds - psip)
-        xf = sa + vp * tau_ff
-        k_ff = (1.0 - bias) * interp_periodic(k_line, xf, ds, True)
-        k_ff += bias * interp_periodic(k_centre, xf, ds, True)
+        err = (n0 - n_pred) + look * ((n1 - n0) / ds - psi_pred)
+        k_ff = (1.0 - bias) * interp_periodic(k_line, sa, ds, True)
+        k_ff += bias * interp_periodic(k_centre, sa, ds, True)
         k_cmd = k_ff + 2.0 * err / (look * look)
         lean_cap = min(math.atan(grip * mu), lean_max)
         lean = math.atan(vp * vp * k_cmd / g) + lean_bias

@@ -24,6 +24,7 @@ with a C2 cubic spline, so the line's curvature stays continuous.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import sys
@@ -272,7 +273,7 @@ def _solve_qp(
         polishing=True,
     )
     solver.warm_start(x=np.clip(alpha_ref, lower, upper))
-    with _silence_c_stdout():  # OSQP's C polisher prints even when verbose=False
+    with _silence_solver_output():
         result = solver.solve(raise_error=False)
     if result.info.status_val not in (
         osqp.SolverStatus.OSQP_SOLVED,
@@ -283,14 +284,19 @@ def _solve_qp(
 
 
 @contextlib.contextmanager
-def _silence_c_stdout() -> Iterator[None]:
-    """Send file descriptor 1 to /dev/null while native code runs (keeps ``--json`` clean)."""
+def _silence_solver_output() -> Iterator[None]:
+    """Swallow what OSQP prints while it solves, so ``--json`` output stays one JSON document.
+
+    OSQP 1.x prints its polishing notes through Python's ``sys.stdout`` even with verbose=False;
+    native builds may write to file descriptor 1 directly, so both are redirected.
+    """
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         os.dup2(saved, 1)
         os.close(saved)
