@@ -32,8 +32,8 @@ from apexrl.data.minari_io import (
     CHANNEL_UNITS,
     CHANNELS,
     Episode,
-    dataset_path,
     require_absent,
+    stats,
     write_dataset,
 )
 
@@ -276,7 +276,6 @@ def generate_datasets(
 
 def _write(root: Path, c: Collected, track: str, seed: int, force: bool) -> dict[str, Any]:
     from apexrl import __version__
-    from apexrl.data.telemetry import _stats
 
     outcomes = [ep.metadata["outcome"] for ep in c.episodes]
     lap_times = [ep.metadata["lap_time_s"] for ep in c.episodes if ep.metadata["outcome"] == "lap"]
@@ -297,7 +296,7 @@ def _write(root: Path, c: Collected, track: str, seed: int, force: bool) -> dict
         "num_envs": c.num_envs,
         "dt_s": c.dt_s,
         "counts": counts,
-        "lap_time_s": _stats(lap_times),
+        "lap_time_s": stats(lap_times),
         "channels": list(CHANNELS),
         "channel_units": list(CHANNEL_UNITS),
         "action_fields": list(ACTION_FIELDS),
@@ -359,16 +358,15 @@ class _progress:
     def __enter__(self) -> Callable[[], None]:
         if not self.enabled:
             return lambda: None
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        from apexrl.cli._common import console
 
         self._bar = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=console(stderr=True),
+            console=Console(stderr=True),
             transient=True,
         )
         self._bar.__enter__()
@@ -378,8 +376,3 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
-
-
-def existing_datasets(output: str | os.PathLike, riders: Sequence[str] = RIDERS) -> list[str]:
-    """Ids of the riders' datasets that already exist under ``output``."""
-    return [dataset_id(r) for r in riders if dataset_path(output, dataset_id(r)).exists()]

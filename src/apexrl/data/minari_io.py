@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -344,6 +343,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+def stats(values: Sequence[float]) -> dict[str, float | int | None]:
+    """count, mean, std, min, median, max of ``values`` (None when empty), rounded to 0.1 ms."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {"count": 0, "mean": None, "std": None, "min": None, "median": None, "max": None}
+    return {
+        "count": int(arr.size),
+        "mean": round(float(arr.mean()), 4),
+        "std": round(float(arr.std()), 4),
+        "min": round(float(arr.min()), 4),
+        "median": round(float(np.median(arr)), 4),
+        "max": round(float(arr.max()), 4),
+    }

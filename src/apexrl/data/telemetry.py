@@ -1088,7 +1088,7 @@ def write_imported_dataset(
     import datetime
 
     from apexrl import __version__
-    from apexrl.data.minari_io import action_space, observation_space, write_dataset
+    from apexrl.data.minari_io import action_space, observation_space, stats, write_dataset
 
     episodes = imported_episodes(imported, complete_only=complete_only)
     if not episodes:
@@ -1110,7 +1110,7 @@ def write_imported_dataset(
             "time_limits": 0,
             "partial": len(episodes) - len(laps),
         },
-        "lap_time_s": _stats(laps),
+        "lap_time_s": stats(laps),
         "channels": list(CHANNELS),
         "channel_units": list(CHANNEL_UNITS),
         "channel_sources": dict(imported.channel_sources),
@@ -1133,17 +1133,3 @@ def write_imported_dataset(
         algorithm_name="logged rider (no coach)",
         force=force,
     )
-
-
-def _stats(values: Sequence[float]) -> dict[str, float | int | None]:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return {"count": 0, "mean": None, "std": None, "min": None, "median": None, "max": None}
-    return {
-        "count": int(arr.size),
-        "mean": round(float(arr.mean()), 4),
-        "std": round(float(arr.std()), 4),
-        "min": round(float(arr.min()), 4),
-        "median": round(float(np.median(arr)), 4),
-        "max": round(float(arr.max()), 4),
-    }

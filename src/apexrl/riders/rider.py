@@ -218,54 +218,73 @@ def nominal_rider(preset: str) -> RiderParams:
 
 
 # ---------------------------------------------------------------------- per-track profiles
+SPEED_LEVELS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+"""Speed fractions at which :class:`TrackProfile` tabulates QSS profiles (riders between two
+levels interpolate linearly)."""
+
+
 @dataclass(frozen=True, eq=False)
 class TrackProfile:
     """What riders and the oracle coach know about a track, on its centre-line grid (M samples,
-    spacing ``track.ds_m``). Build with :func:`track_profile` (cached)."""
+    spacing ``track.ds_m``). Build with :func:`track_profile` (cached).
+
+    Speed profiles are QSS laps with the bike's roll-rate limit (what the simulated bike can
+    follow) for tyres with grip ``mu * f^2`` at every ``f`` in :data:`SPEED_LEVELS`: riding at speed
+    fraction ``f`` means cornering at ``f`` times the optimal speed and braking at ``f^2`` times the
+    optimal deceleration, while power-limited acceleration is unchanged.
+    """
 
     track: Track
     bike: MotorcycleParams
     racing_line: RacingLine = field(repr=False)
     optimal_lap: LapResult = field(repr=False)
-    """QSS lap on the racing line with the bike's roll-rate limit (what the sim bike can do)."""
+    """QSS lap on the racing line with the bike's roll-rate limit."""
     optimal_lap_time_s: float
-    """``optimal_lap.lap_time_s``, s."""
+    """``optimal_lap.lap_time_s``, s: the reference a rider's lap is measured against."""
     ideal_lap_time_s: float
     """QSS lap time on the racing line without the roll-rate limit (physics.md's plain QSS), s."""
     centre_lap_time_s: float
-    """QSS lap time on the centre line (with the roll-rate limit), s."""
+    """QSS lap time on the centre line with the roll-rate limit, s."""
     line_offset_m: np.ndarray = field(repr=False)
     """``(M,)`` racing-line offset from the centre line, + left, m."""
     line_curvature_1pm: np.ndarray = field(repr=False)
     """``(M,)`` curvature of the racing line, 1/m."""
-    line_speed_mps: np.ndarray = field(repr=False)
-    """``(M,)`` optimal (QSS) speed on the racing line, m/s."""
-    centre_speed_mps: np.ndarray = field(repr=False)
-    """``(M,)`` QSS speed on the centre line, m/s."""
+    speed_table_mps: np.ndarray = field(repr=False)
+    """``(2, F, M)`` QSS speeds, m/s: ``[0]`` on the racing line, ``[1]`` on the centre line, one row
+    per level of :data:`SPEED_LEVELS`."""
     apex_s_m: np.ndarray = field(repr=False)
     """``(K,)`` sorted centre-line distances of the apexes (minimum-speed points), m."""
     apex_outside: np.ndarray = field(repr=False)
     """``(M,)`` signed weight in [-1, 1] toward the OUTSIDE of the nearest apex's turn (Gaussian of
     width ``APEX_SIGMA_M``); a rider's line is shifted by ``apex_error_m`` times it."""
 
+    @property
+    def line_speed_mps(self) -> np.ndarray:
+        """``(M,)`` optimal speed on the racing line, m/s."""
+        return self.speed_table_mps[0, -1]
+
+    @property
+    def centre_speed_mps(self) -> np.ndarray:
+        """``(M,)`` QSS speed on the centre line, m/s."""
+        return self.speed_table_mps[1, -1]
+
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
-        """``(line_offset, line_curvature, centre_curvature, line_speed, centre_speed,
-        apex_outside, w_left, w_right)``, each ``(M,)`` float64, for the numba kernels."""
+        """``(line_offset (M,), line_curvature (M,), centre_curvature (M,), speed_table (2, F, M),
+        apex_outside (M,), w_left (M,), w_right (M,))`` float64 for the numba kernels."""
         t = self.track
         return (
             self.line_offset_m,
             self.line_curvature_1pm,
             np.ascontiguousarray(t.curvature_1pm, dtype=np.float64),
-            self.line_speed_mps,
-            self.centre_speed_mps,
+            self.speed_table_mps,
             self.apex_outside,
             np.ascontiguousarray(t.w_left_m, dtype=np.float64),
             np.ascontiguousarray(t.w_right_m, dtype=np.float64),
         )
 
     def distance_to_apex_m(self, s_m: np.ndarray) -> np.ndarray:
-        """``(B,)`` distance along the track from ``s_m (B,)`` to the next apex, m (inf if none)."""
-        s = np.asarray(s_m, dtype=np.float64)
+        """Distance along the track from each ``s_m`` to the next apex, m (inf without apexes)."""
+        s = np.atleast_1d(np.asarray(s_m, dtype=np.float64))
         out = np.empty(s.shape)
         _distance_to_apex(s.ravel(), self.apex_s_m, self.track.length_m, out.ravel())
         return out
@@ -278,12 +297,14 @@ _PROFILE_CACHE_SIZE = 8
 def track_profile(track: Track, bike: MotorcycleParams | None = None) -> TrackProfile:
     """The rider/oracle profile of a CLOSED track for a bike (default :class:`MotorcycleParams`).
 
-    Solves the racing line and three QSS laps, so it takes about a second on a 4 km circuit; the
-    result is cached by the track's content and the bike parameters.
+    Solves the racing line and about twenty QSS laps (a few seconds on a 4 km circuit); the result
+    is cached by the track's content and the bike parameters.
     """
     bike = MotorcycleParams() if bike is None else bike
     if not isinstance(track, Track):
         raise TypeError(f"track must be an apexrl Track, got {type(track).__name__}")
+    if not isinstance(bike, MotorcycleParams):
+        raise TypeError(f"bike must be MotorcycleParams, got {type(bike).__name__}")
     if not track.closed:
         raise ValueError(
             f"track {track.name!r} is open; rider models and the coaching envs need a closed circuit"
@@ -305,9 +326,7 @@ def track_profile(track: Track, bike: MotorcycleParams | None = None) -> TrackPr
 def _build_profile(track: Track, bike: MotorcycleParams) -> TrackProfile:
     racing = minimum_curvature_line(track)
     envelope = bike.envelope(roll_rate_limit=True)
-    lap = simulate_lap(racing.line, envelope)
     ideal = simulate_lap(racing.line, bike.envelope())
-    centre = simulate_lap(track, envelope)
 
     # Where each centre-line sample's racing-line point lies along the line (chord length along
     # the line's points, scaled to the resampled line's length).
@@ -315,10 +334,20 @@ def _build_profile(track: Track, bike: MotorcycleParams) -> TrackProfile:
     chord = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
     s_line = chord[:-1] * (racing.line.length_m / chord[-1])
     grid = np.append(racing.line.s_m, racing.line.length_m)
-    line_speed = np.interp(s_line, grid, np.append(lap.v_mps, lap.v_mps[0]))
     line_kappa = np.asarray(racing.line.curvature_at(s_line), dtype=np.float64)
 
     m = track.n_points
+    table = np.empty((2, len(SPEED_LEVELS), m))
+    laps: dict[tuple[int, float], LapResult] = {}
+    for j, level in enumerate(SPEED_LEVELS):
+        env = replace(envelope, mu=envelope.mu * level * level)
+        line_lap = simulate_lap(racing.line, env)
+        centre_lap = simulate_lap(track, env)
+        table[0, j] = np.interp(s_line, grid, np.append(line_lap.v_mps, line_lap.v_mps[0]))
+        table[1, j] = centre_lap.v_mps
+        laps[(0, level)], laps[(1, level)] = line_lap, centre_lap
+    line_speed = table[0, -1]
+
     # Apexes: prominent minima of the optimal speed, found on three copies so corners across the
     # start line are seen whole.
     tiled = np.tile(-line_speed, 3)
@@ -333,29 +362,28 @@ def _build_profile(track: Track, bike: MotorcycleParams) -> TrackProfile:
     outside = np.clip(outside, -1.0, 1.0)
 
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in
-              (racing.offsets_m, line_kappa, line_speed, centre.v_mps, apex_s, outside)]  # fmt: skip
+              (racing.offsets_m, line_kappa, table, apex_s, outside)]  # fmt: skip
     for a in arrays:
         a.setflags(write=False)
     return TrackProfile(
         track=track,
         bike=bike,
         racing_line=racing,
-        optimal_lap=lap,
-        optimal_lap_time_s=float(lap.lap_time_s),
+        optimal_lap=laps[(0, 1.0)],
+        optimal_lap_time_s=float(laps[(0, 1.0)].lap_time_s),
         ideal_lap_time_s=float(ideal.lap_time_s),
-        centre_lap_time_s=float(centre.lap_time_s),
+        centre_lap_time_s=float(laps[(1, 1.0)].lap_time_s),
         line_offset_m=arrays[0],
         line_curvature_1pm=arrays[1],
-        line_speed_mps=arrays[2],
-        centre_speed_mps=arrays[3],
-        apex_s_m=arrays[4],
-        apex_outside=arrays[5],
+        speed_table_mps=arrays[2],
+        apex_s_m=arrays[3],
+        apex_outside=arrays[4],
     )
 
 
 @nb.njit(**_NUMBA)
 def distance_to_next_apex(s_m: float, apex_s_m: np.ndarray, length_m: float) -> float:
-    """Distance along a closed track from ``s_m`` to the next apex, m (inf without apexes)."""
+    """Distance along a closed track from ``s_m`` in [0, L) to the next apex, m (inf without)."""
     k = apex_s_m.shape[0]
     if k == 0:
         return np.inf
@@ -371,30 +399,39 @@ def _distance_to_apex(s: np.ndarray, apex_s: np.ndarray, length_m: float, out: n
         out[b] = distance_to_next_apex(s[b] % length_m, apex_s, length_m)
 
 
-# ---------------------------------------------------------------------- batched controller
-# Per-rider parameter columns (RiderBatch.params_array).
-(C_DELAY_STEPS, C_HAPTIC_STEPS, C_LEAN_NOISE, C_THROTTLE_NOISE, C_BRAKE_NOISE, C_BRAKE_ERR,
- C_APEX_ERR, C_SPEED_FRAC, C_GRIP_FRAC, C_BIAS, C_PREVIEW, C_COMPLIANCE, C_MISREAD) = range(13)  # fmt: skip
-N_COLUMNS = 13
+def level_position(speed_fraction: float | np.ndarray) -> np.ndarray:
+    """Fractional index of speed fractions in :data:`SPEED_LEVELS` (clipped to the table)."""
+    levels = np.asarray(SPEED_LEVELS)
+    return np.interp(speed_fraction, levels, np.arange(levels.size, dtype=np.float64))
 
 
 @nb.njit(**_NUMBA)
-def _own_speed(x: float, bias: float, v_line: np.ndarray, v_centre: np.ndarray, ds: float):
-    """QSS speed of a line blended ``bias`` toward the centre (harmonic in v^2), m/s."""
-    a = interp_periodic(v_line, x, ds, True)
-    c = interp_periodic(v_centre, x, ds, True)
+def profile_speed(x: float, level_pos: float, bias: float, table: np.ndarray, ds: float) -> float:
+    """QSS speed at ``x`` of a line blended ``bias`` toward the centre at a fractional speed level,
+    m/s: linear between the two tabulated levels, harmonic in v^2 between the racing and centre
+    line (exact where the cornering limit binds, as curvature blends linearly)."""
+    n_levels = table.shape[1]
+    i = int(level_pos)
+    w = level_pos - i
+    if i >= n_levels - 1:
+        i = n_levels - 2
+        w = 1.0
+    a = (1.0 - w) * interp_periodic(table[0, i], x, ds, True)
+    a += w * interp_periodic(table[0, i + 1], x, ds, True)
+    c = (1.0 - w) * interp_periodic(table[1, i], x, ds, True)
+    c += w * interp_periodic(table[1, i + 1], x, ds, True)
     return 1.0 / math.sqrt((1.0 - bias) / (a * a) + bias / (c * c))
 
 
 @nb.njit(**_NUMBA)
 def target_speed(
-    x: float, bias: float, brake_err: float, v_line: np.ndarray, v_centre: np.ndarray, ds: float
+    x: float, level_pos: float, bias: float, brake_err: float, table: np.ndarray, ds: float
 ) -> float:
-    """A rider's unscaled target speed at ``x`` with its braking points moved (module doc), m/s."""
-    v = _own_speed(x, bias, v_line, v_centre, ds)
+    """A rider's target speed at ``x`` with its braking points moved (module doc), m/s."""
+    v = profile_speed(x, level_pos, bias, table, ds)
     if brake_err == 0.0:
         return v
-    shifted = _own_speed(x + brake_err, bias, v_line, v_centre, ds)
+    shifted = profile_speed(x + brake_err, level_pos, bias, table, ds)
     return min(v, shifted) if brake_err > 0.0 else max(v, shifted)
 
 
@@ -419,15 +456,22 @@ def _noise(t: float, w: np.ndarray, phase: np.ndarray, amp: float) -> float:
     return amp * acc * math.sqrt(2.0 / w.shape[0])
 
 
+# ---------------------------------------------------------------------- batched controller
+# Per-rider parameter columns (RiderBatch.params_array).
+(C_DELAY_STEPS, C_HAPTIC_STEPS, C_LEAN_NOISE, C_THROTTLE_NOISE, C_BRAKE_NOISE, C_BRAKE_ERR,
+ C_APEX_ERR, C_LEVEL, C_GRIP_FRAC, C_BIAS, C_PREVIEW, C_COMPLIANCE, C_MISREAD) = range(13)  # fmt: skip
+N_COLUMNS = 13
+
+
 @nb.njit(**_NUMBA)
 def rider_kernel(
     s: np.ndarray, n: np.ndarray, psi: np.ndarray, v: np.ndarray, roll: np.ndarray,
     crashed: np.ndarray, t_s: np.ndarray, cues: np.ndarray, prm: np.ndarray, perc: np.ndarray,
     cue_buf: np.ndarray, head: int, resp: np.ndarray, side: np.ndarray, misread: np.ndarray,
     pool: np.ndarray, pool_i: np.ndarray, noise_w: np.ndarray, noise_phase: np.ndarray,
-    off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray, v_line: np.ndarray,
-    v_centre: np.ndarray, apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray,
-    ds: float, dt: float, p: np.ndarray, out: np.ndarray,
+    off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray, table: np.ndarray,
+    apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray, ds: float, dt: float,
+    p: np.ndarray, out: np.ndarray,
 ) -> None:  # fmt: skip
     """One control step of B riders: telemetry ``(B,)`` + cues ``(B, 3)`` [left, right, Hz] ->
     ``out (B, 3)`` motorcycle actions [throttle, brake, lean_cmd_rad].
@@ -519,14 +563,13 @@ def rider_kernel(
         lean += _noise(t_s[b], noise_w[b, NOISE_LEAN], noise_phase[b, NOISE_LEAN],
                        prm[b, C_LEAN_NOISE])  # fmt: skip
 
-        # Speed: reach the target speed one look-ahead distance ahead, inside the grip budget.
-        # Two look-ahead points: the near one keeps the rider braking in time where the target
-        # falls steeply toward the end of the window.
-        scale = prm[b, C_SPEED_FRAC] * speed_scale
+        # Speed: the target at two look-ahead points (the near one keeps the rider braking in
+        # time where the target falls steeply toward the end of the window), inside the grip.
+        level = prm[b, C_LEVEL]
         brake_err = prm[b, C_BRAKE_ERR]
         a_des = np.inf
         for frac in (0.5, 1.0):
-            vt = scale * target_speed(sa + frac * look, bias, brake_err, v_line, v_centre, ds)
+            vt = speed_scale * target_speed(sa + frac * look, level, bias, brake_err, table, ds)
             a_des = min(a_des, (vt * vt - vp * vp) / (2.0 * frac * look))
         ax_tyre = a_des + p[moto.P_DRAG_1PM] * vp * vp + p[moto.P_ROLLING_MPS2]
         budget = (grip * mu_g) ** 2 - ay * ay

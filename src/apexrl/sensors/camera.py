@@ -50,32 +50,24 @@ import math
 import os
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
 from apexrl.sensors.objects import ObjectsState
-from apexrl.sensors.raster import DEFAULT_TEXEL_M, FloorTexture, rasterize_track
+from apexrl.sensors.raster import (
+    BOT_HEIGHT_M,
+    BOX_HEIGHT_M,
+    DEFAULT_TEXEL_M,
+    GREY_BOT,
+    GREY_BOX,
+    LIGHT_AZIMUTH_RAD,
+    FloorTexture,
+    rasterize_track,
+    render_batch,
+)
 from apexrl.tracks.track import Track
-
-_NUMBA = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
 CAMERA_KINDS = ("FRONT_FACING_CAMERA", "LEFT_CAMERA", "STEREO_CAMERAS")
 """The camera sensors of a DeepRacer ``model_metadata.json``."""
-
-GREY_SKY = 190
-"""Above the horizon: the sky or the walls of the simulator's world."""
-GREY_BOX = 240
-"""Base grey of a box obstacle (light faces)."""
-GREY_BOT = 70
-"""Base grey of a bot car (dark body)."""
-BOX_HEIGHT_M = 0.30
-"""Height of a box obstacle (a cube of about 30 cm)."""
-BOT_HEIGHT_M = 0.15
-"""Height of a bot car's body."""
-LIGHT_AZIMUTH_RAD = math.radians(30.0)
-"""Direction (world frame, from +x) the light comes from; faces turned to it are brightest."""
-_AMBIENT = 0.65
-_DIFFUSE = 0.35
 
 AA_SPACING_M = 0.02
 """Anti-aliasing: sub-pixel floor samples are added until neighbours land this close."""
@@ -228,13 +220,8 @@ class CameraRig:
                 f"out must be a C-contiguous uint8 array of shape {shape}, got "
                 f"{out.dtype} {out.shape}"
             )
-        obj_pose, obj_size, obj_grey, valid = _object_arrays(objects, b)
         parallel = self.parallel if self.parallel is not None else b >= PARALLEL_MIN_BATCH
-        kernel = _render_parallel if parallel else _render_serial
-        kernel(
-            x,
-            y,
-            yaw,
+        scene = (
             self.texture.grey,
             self.texture.outside_grey,
             self._sample_start,
@@ -242,13 +229,10 @@ class CameraRig:
             self._rays,
             self.camera_positions_m,
             self._params,
-            self.height_px,
-            self.width_px,
-            obj_pose,
-            obj_size,
-            obj_grey,
-            valid,
-            out.reshape(b, -1),
+        )
+        objs = _object_arrays(objects, b)
+        render_batch(
+            x, y, yaw, scene, objs, self.height_px, self.width_px, out.reshape(b, -1), parallel
         )
         return out
 
@@ -358,221 +342,3 @@ def _object_arrays(objects: ObjectsState | None, b: int):
     )
     grey = np.where(is_bot, float(GREY_BOT), float(GREY_BOX))
     return pose, size, grey, np.ascontiguousarray(objects.valid, dtype=bool)
-
-
-# ---------------------------------------------------------------------- kernels
-@nb.njit(**_NUMBA)
-def _ray_box(ox, oy, oz, dx, dy, dz, hl, hw, h):
-    """Entry of the ray ``o + t d`` into the box ``|x| <= hl, |y| <= hw, 0 <= z <= h`` (its own
-    frame). Returns ``(t, face)``: face 0/1 = +x/-x side, 2/3 = +y/-y side, 4 = top, 5 = the
-    origin is inside (t = 0); ``t = inf`` when the ray misses or the box is behind."""
-    t0 = -np.inf
-    t1 = np.inf
-    face = 5
-    if dx != 0.0:
-        ta = (-hl - ox) / dx
-        tb = (hl - ox) / dx
-        if dx > 0.0:
-            enter, leave, f = ta, tb, 1
-        else:
-            enter, leave, f = tb, ta, 0
-        if enter > t0:
-            t0, face = enter, f
-        t1 = min(t1, leave)
-    elif abs(ox) > hl:
-        return np.inf, 5
-    if dy != 0.0:
-        ta = (-hw - oy) / dy
-        tb = (hw - oy) / dy
-        if dy > 0.0:
-            enter, leave, f = ta, tb, 3
-        else:
-            enter, leave, f = tb, ta, 2
-        if enter > t0:
-            t0, face = enter, f
-        t1 = min(t1, leave)
-    elif abs(oy) > hw:
-        return np.inf, 5
-    if dz != 0.0:
-        ta = -oz / dz
-        tb = (h - oz) / dz
-        if dz > 0.0:
-            enter, leave, f = ta, tb, 5  # from below the floor: cannot happen above it
-        else:
-            enter, leave, f = tb, ta, 4
-        if enter > t0:
-            t0, face = enter, f
-        t1 = min(t1, leave)
-    elif oz < 0.0 or oz > h:
-        return np.inf, 5
-    if t1 < t0 or t1 <= 0.0:
-        return np.inf, 5
-    if t0 <= 0.0:
-        return 0.0, 5
-    return t0, face
-
-
-@nb.njit(**_NUMBA)
-def _draw_objects(b, yaw, cs, sn, cam, rays, params, h, w, obj_pose, obj_size, obj_grey, valid,
-                  out_b, cam_index, n_cam, x, y, zbuf, rects):  # fmt: skip
-    """Draw the valid objects of env ``b`` seen by one camera over its floor render."""
-    f_px = params[3]
-    cp, sp = params[4], params[5]
-    lx, ly = params[6], params[7]
-    k_all = obj_pose.shape[1]
-    cx, cy, cz = cam[0], cam[1], cam[2]
-    # Camera axes in the car frame (forward, left, up), pitched down by the mount.
-    fx_, fz_ = cp, -sp
-    ux_, uz_ = sp, cp
-    n_rect = 0
-    for k in range(k_all):
-        rects[k, 0] = 0
-        rects[k, 1] = 0
-        if not valid[b, k]:
-            continue
-        # Object centre and yaw relative to the car.
-        wx = obj_pose[b, k, 0] - x
-        wy = obj_pose[b, k, 1] - y
-        rx = cs * wx + sn * wy
-        ry = -sn * wx + cs * wy
-        ryaw = obj_pose[b, k, 2] - yaw
-        co, so = math.cos(ryaw), math.sin(ryaw)
-        hl, hw, hh = obj_size[k, 0], obj_size[k, 1], obj_size[k, 2]
-        r0, r1, c0, c1 = h, -1, w, -1
-        straddles = False
-        behind = 0
-        for corner in range(8):
-            ex = hl if corner & 1 else -hl
-            ey = hw if corner & 2 else -hw
-            ez = hh if corner & 4 else 0.0
-            vx = rx + co * ex - so * ey - cx
-            vy = ry + so * ex + co * ey - cy
-            vz = ez - cz
-            depth = vx * fx_ + vz * fz_
-            if depth < 1e-3:
-                straddles = True
-                behind += 1
-                continue
-            col = 0.5 * w - 0.5 - f_px * vy / depth
-            row = 0.5 * h - 0.5 - f_px * (vx * ux_ + vz * uz_) / depth
-            r0 = min(r0, int(math.floor(row)))
-            r1 = max(r1, int(math.ceil(row)))
-            c0 = min(c0, int(math.floor(col)))
-            c1 = max(c1, int(math.ceil(col)))
-        if behind == 8:
-            continue
-        if straddles:
-            r0, r1, c0, c1 = 0, h - 1, 0, w - 1
-        r0, r1 = max(r0, 0), min(r1, h - 1)
-        c0, c1 = max(c0, 0), min(c1, w - 1)
-        if r0 > r1 or c0 > c1:
-            continue
-        rects[k, 0] = r0
-        rects[k, 1] = r1 + 1
-        rects[k, 2] = c0
-        rects[k, 3] = c1 + 1
-        n_rect += 1
-        for r in range(r0, r1 + 1):
-            for c in range(c0, c1 + 1):
-                zbuf[r * w + c] = np.inf
-    if n_rect == 0:
-        return
-    for k in range(k_all):
-        if rects[k, 1] == 0:
-            continue
-        wx = obj_pose[b, k, 0] - x
-        wy = obj_pose[b, k, 1] - y
-        rx = cs * wx + sn * wy
-        ry = -sn * wx + cs * wy
-        ryaw = obj_pose[b, k, 2] - yaw
-        co, so = math.cos(ryaw), math.sin(ryaw)
-        hl, hw, hh = obj_size[k, 0], obj_size[k, 1], obj_size[k, 2]
-        # Camera centre in the object's frame.
-        px, py = cx - rx, cy - ry
-        ox = co * px + so * py
-        oy = -so * px + co * py
-        # Face greys: +x, -x, +y, -y sides (world normals from the object's yaw), top, inside.
-        base = obj_grey[k]
-        wyaw = obj_pose[b, k, 2]
-        nxw, nyw = math.cos(wyaw), math.sin(wyaw)
-        greys = np.empty(6, dtype=np.uint8)
-        greys[0] = _shade(base, nxw * lx + nyw * ly)
-        greys[1] = _shade(base, -(nxw * lx + nyw * ly))
-        greys[2] = _shade(base, -nyw * lx + nxw * ly)
-        greys[3] = _shade(base, nyw * lx - nxw * ly)
-        greys[4] = np.uint8(min(255.0, base))
-        greys[5] = np.uint8(_AMBIENT * base)
-        for r in range(rects[k, 0], rects[k, 1]):
-            for c in range(rects[k, 2], rects[k, 3]):
-                p = r * w + c
-                dx0, dy0, dz = rays[p, 0], rays[p, 1], rays[p, 2]
-                dx = co * dx0 + so * dy0
-                dy = -so * dx0 + co * dy0
-                t, face = _ray_box(ox, oy, cz, dx, dy, dz, hl, hw, hh)
-                if t < zbuf[p]:
-                    zbuf[p] = t
-                    out_b[p * n_cam + cam_index] = greys[face]
-
-
-@nb.njit(**_NUMBA)
-def _shade(base, cos_light):
-    return np.uint8(base * (_AMBIENT + _DIFFUSE * max(0.0, cos_light)))
-
-
-@nb.njit(**_NUMBA)
-def _render_frame(b, x, y, yaw, tex, outside, start, samples, rays, cams, params, h, w, obj_pose,
-                  obj_size, obj_grey, valid, out):  # fmt: skip
-    """Render env ``b`` for every camera of the rig into ``out[b]`` (pixel-major, camera-minor)."""
-    x0, y0, inv_texel = params[0], params[1], params[2]
-    ny, nx = tex.shape
-    n_cam = cams.shape[0]
-    cs, sn = math.cos(yaw[b]), math.sin(yaw[b])
-    xb, yb = x[b], y[b]
-    ub = (xb - x0) * inv_texel  # the car's origin in texel coordinates
-    vb = (yb - y0) * inv_texel
-    out_b = out[b]
-    k_all = obj_pose.shape[1]
-    any_obj = False
-    for k in range(k_all):
-        any_obj = any_obj or valid[b, k]
-    for ci in range(n_cam):
-        pts = samples[ci]
-        for p in range(h * w):
-            q0 = start[p]
-            q1 = start[p + 1]
-            acc = 0
-            for q in range(q0, q1):
-                fx = pts[q, 0]
-                if fx == fx:  # not NaN: the sub-ray meets the floor
-                    fy = pts[q, 1]
-                    u = ub + cs * fx - sn * fy
-                    v = vb + sn * fx + cs * fy
-                    if u >= 0.0 and v >= 0.0 and u < nx and v < ny:
-                        acc += tex[int(v), int(u)]
-                    else:
-                        acc += outside
-                else:
-                    acc += GREY_SKY
-            n = q1 - q0
-            out_b[p * n_cam + ci] = acc if n == 1 else (acc + n // 2) // n
-        if any_obj:
-            zbuf = np.empty(h * w)
-            rects = np.zeros((k_all, 4), dtype=np.int64)
-            _draw_objects(b, yaw[b], cs, sn, cams[ci], rays, params, h, w, obj_pose, obj_size,
-                          obj_grey, valid, out_b, ci, n_cam, xb, yb, zbuf, rects)  # fmt: skip
-
-
-@nb.njit(parallel=False, **_NUMBA)
-def _render_serial(x, y, yaw, tex, outside, start, samples, rays, cams, params, h, w, obj_pose, obj_size,
-                   obj_grey, valid, out):  # fmt: skip
-    for b in range(x.shape[0]):
-        _render_frame(b, x, y, yaw, tex, outside, start, samples, rays, cams, params, h, w, obj_pose,
-                      obj_size, obj_grey, valid, out)  # fmt: skip
-
-
-@nb.njit(parallel=True, **_NUMBA)
-def _render_parallel(x, y, yaw, tex, outside, start, samples, rays, cams, params, h, w, obj_pose,
-                     obj_size, obj_grey, valid, out):  # fmt: skip
-    for b in nb.prange(x.shape[0]):
-        _render_frame(b, x, y, yaw, tex, outside, start, samples, rays, cams, params, h, w, obj_pose,
-                      obj_size, obj_grey, valid, out)  # fmt: skip

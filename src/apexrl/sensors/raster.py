@@ -1,28 +1,33 @@
-"""A track painted once into a top-down grey-level texture, the floor the cameras look at.
+"""Pixel work of the cameras: the track painted into a floor texture, and the frame kernels.
 
-The floor is what a DeepRacer track looks like from above, as grey levels (the simulator's
-training images are grayscale): the road surface, a solid white line along each border and a
-dashed yellow line along the centre, on a dark floor. :func:`rasterize_track` paints it at
-``texel_m`` per texel over the track's bounding box plus a margin; the camera then only needs a
-nearest-texel lookup per pixel. Outside the texture everything is off-track floor.
+**Floor texture.** The floor is what a DeepRacer track looks like from above, as grey levels (the
+simulator's training images are grayscale): the road surface, a solid white line along each
+border and a dashed yellow line along the centre, on a dark floor. :func:`rasterize_track` paints
+it at ``texel_m`` per texel over the track's bounding box plus a margin, once; a camera then only
+needs nearest-texel lookups. Outside the texture everything is off-track floor.
 
-Painting: every texel is classified from its nearest point on the sampled centre line (the
-polyline of ``Track.xy_m``; on DeepRacer tracks its chords are within ~3 mm of the curve). With
-``n`` the signed offset from the centre line (left positive) and ``w_left``/``w_right`` the
-half-widths at the foot point:
+Every texel is classified from its nearest point on the sampled centre line (the polyline of
+``Track.xy_m``; on DeepRacer tracks its chords are within ~3 mm of the curve). With ``n`` the
+signed offset from the centre line (left positive) and ``w_left``/``w_right`` the half-widths at
+the foot point:
 
-===========  ======================================================  ======================
-class        where                                                   grey (uint8)
-===========  ======================================================  ======================
+===========  =======================================================  =====================
+class        where                                                    grey (uint8)
+===========  =======================================================  =====================
 border line  ``|n - w_left| <= 2.5 cm`` or ``|n + w_right| <= 2.5 cm``  :data:`GREY_BORDER`
-centre dash  ``|n| <= 2.5 cm`` and in a dash (below)                  :data:`GREY_CENTRE`
-road         ``-w_right < n < w_left``                                :data:`GREY_ROAD`
+centre dash  ``|n| <= 2.5 cm`` and in a dash (below)                   :data:`GREY_CENTRE`
+road         ``-w_right < n < w_left``                                 :data:`GREY_ROAD`
 off track    everything else                                          :data:`GREY_OFF_TRACK`
-===========  ======================================================  ======================
+===========  =======================================================  =====================
 
 Dashes are :data:`CENTRE_DASH_M` long with :data:`CENTRE_GAP_M` gaps, measured along ``s`` from
 sample 0; on a closed track the period is stretched so that a whole number of dashes fits the lap
 (no half dash at the seam).
+
+**Frame kernels.** :func:`render_batch` draws B frames for the cameras of a rig from arrays that
+:class:`apexrl.sensors.camera.CameraRig` precomputes (the camera geometry lives there): per pixel
+the average grey of its floor samples (or :data:`GREY_SKY`), then the objects as upright boxes,
+nearest surface first, shaded per face (:data:`GREY_BOX`, :data:`GREY_BOT`).
 """
 
 from __future__ import annotations
@@ -45,9 +50,24 @@ GREY_CENTRE = 175
 """The dashed centre line (yellow paint seen in grayscale)."""
 GREY_BORDER = 240
 """The two solid border lines (white paint)."""
+GREY_SKY = 190
+"""Above the horizon: the sky or the walls of the simulator's world."""
+GREY_BOX = 240
+"""Base grey of a box obstacle (light faces)."""
+GREY_BOT = 70
+"""Base grey of a bot car (dark body)."""
+BOX_HEIGHT_M = 0.30
+"""Height of a box obstacle (a cube of about 30 cm)."""
+BOT_HEIGHT_M = 0.15
+"""Height of a bot car's body."""
+LIGHT_AZIMUTH_RAD = math.radians(30.0)
+"""Direction (world frame, from +x) the light comes from. A face's grey is its base times
+``AMBIENT + DIFFUSE * max(0, cos(angle between its normal and the light))``; tops get the base."""
+AMBIENT = 0.65
+DIFFUSE = 0.35
 
 BORDER_LINE_WIDTH_M = 0.05
-"""Width of each white border line, centred on the road edge (about 2 in, as on DeepRacer tracks)."""
+"""Width of each white border line, centred on the road edge (~2 in, as on DeepRacer tracks)."""
 CENTRE_LINE_WIDTH_M = 0.05
 """Width of the centre dashes."""
 CENTRE_DASH_M = 0.20
@@ -217,3 +237,211 @@ def _paint(
                     n, s, wl, wr, dash_m, period_m, border_half_m, centre_half_m
                 )
     return grey
+
+
+# ---------------------------------------------------------------------- frame kernels
+def render_batch(x, y, yaw, scene, objs, h, w, out, parallel: bool) -> None:
+    """Render B frames into ``out (B, H*W*C)`` uint8, pixel-major and camera-minor.
+
+    Args:
+        x, y, yaw: ``(B,)`` float64 car poses (rear-axle centre, metres; radians).
+        scene: ``(tex, outside, start, samples, rays, cams, params)``: the texture ``(NY, NX)``
+            uint8 and its outside grey; floor samples of pixel ``p`` = ``samples[c,
+            start[p]:start[p+1]]`` ``(C, S, 2)`` car-frame floor points in TEXEL units, NaN for
+            sky; ``rays (H*W, 3)`` car-frame pixel rays; ``cams (C, 3)`` optical centres, metres;
+            ``params`` = [x0, y0, 1/texel, f_px, cos pitch, sin pitch, cos light, sin light].
+        objs: ``(pose (B, K, 3) [x, y, yaw], size (K, 3) [half length, half width, height],
+            base grey (K,), valid (B, K))``.
+        h, w: image size in pixels.
+        parallel: one thread per frame (``prange``) instead of a serial loop; same result.
+    """
+    kernel = _render_parallel if parallel else _render_serial
+    kernel(x, y, yaw, scene, objs, h, w, out)
+
+
+@nb.njit(parallel=False, **_NUMBA)
+def _render_serial(x, y, yaw, scene, objs, h, w, out):
+    for b in range(x.shape[0]):
+        _render_frame(b, x[b], y[b], yaw[b], scene, objs, h, w, out[b])
+
+
+@nb.njit(parallel=True, **_NUMBA)
+def _render_parallel(x, y, yaw, scene, objs, h, w, out):
+    for b in nb.prange(x.shape[0]):
+        _render_frame(b, x[b], y[b], yaw[b], scene, objs, h, w, out[b])
+
+
+@nb.njit(**_NUMBA)
+def _render_frame(b, xb, yb, yaw, scene, objs, h, w, out_b):
+    """Render env ``b`` for every camera into ``out_b (H*W*C,)``."""
+    tex, outside, start, samples, rays, cams, params = scene
+    valid = objs[3]
+    x0, y0, inv_texel = params[0], params[1], params[2]
+    ny, nx = tex.shape
+    n_cam = cams.shape[0]
+    cs, sn = math.cos(yaw), math.sin(yaw)
+    ub = (xb - x0) * inv_texel  # the car's origin in texel coordinates
+    vb = (yb - y0) * inv_texel
+    any_obj = False
+    for k in range(valid.shape[1]):
+        any_obj = any_obj or valid[b, k]
+    for ci in range(n_cam):
+        pts = samples[ci]
+        for p in range(h * w):
+            q0 = start[p]
+            q1 = start[p + 1]
+            acc = 0
+            for q in range(q0, q1):
+                fx = pts[q, 0]
+                if fx == fx:  # not NaN: the sub-ray meets the floor
+                    fy = pts[q, 1]
+                    u = ub + cs * fx - sn * fy
+                    v = vb + sn * fx + cs * fy
+                    if u >= 0.0 and v >= 0.0 and u < nx and v < ny:
+                        acc += tex[int(v), int(u)]
+                    else:
+                        acc += outside
+                else:
+                    acc += GREY_SKY
+            n = q1 - q0
+            out_b[p * n_cam + ci] = acc if n == 1 else (acc + n // 2) // n
+        if any_obj:
+            _draw_objects(b, xb, yb, yaw, cams[ci], rays, params, objs, h, w, out_b, ci, n_cam)
+
+
+@nb.njit(**_NUMBA)
+def _draw_objects(b, xb, yb, yaw, cam, rays, params, objs, h, w, out_b, ci, n_cam):
+    """Draw env ``b``'s valid objects, as seen by the camera at ``cam``, over its floor.
+
+    Each object's 8 corners are projected to bound the pixels it can cover (the whole image if
+    it straddles the camera plane); only those pixels run the ray-box test, and a depth buffer
+    keeps the nearest surface. Objects stand on the floor, so they always hide it.
+    """
+    pose, size, base_grey, valid = objs
+    k_all = pose.shape[1]
+    f_px = params[3]
+    cp, sp = params[4], params[5]
+    lx, ly = params[6], params[7]
+    cx, cy, cz = cam[0], cam[1], cam[2]
+    cs, sn = math.cos(yaw), math.sin(yaw)
+    rel = np.empty((k_all, 4))  # object centre x, y and yaw in the car frame
+    rects = np.zeros((k_all, 4), dtype=np.int64)  # rows [r0, r1), columns [c0, c1)
+    zbuf = np.empty(h * w)
+    n_rect = 0
+    for k in range(k_all):
+        if not valid[b, k]:
+            continue
+        wx = pose[b, k, 0] - xb
+        wy = pose[b, k, 1] - yb
+        rx = cs * wx + sn * wy
+        ry = -sn * wx + cs * wy
+        co, so = math.cos(pose[b, k, 2] - yaw), math.sin(pose[b, k, 2] - yaw)
+        rel[k, 0], rel[k, 1], rel[k, 2], rel[k, 3] = rx, ry, co, so
+        hl, hw, hh = size[k, 0], size[k, 1], size[k, 2]
+        r0, r1, c0, c1 = h, -1, w, -1
+        behind = 0
+        for corner in range(8):
+            ex = hl if corner & 1 else -hl
+            ey = hw if corner & 2 else -hw
+            vx = rx + co * ex - so * ey - cx
+            vy = ry + so * ex + co * ey - cy
+            vz = (hh if corner & 4 else 0.0) - cz
+            depth = vx * cp - vz * sp  # along the optical axis
+            if depth < 1e-3:
+                behind += 1
+                continue
+            col = 0.5 * w - 0.5 - f_px * vy / depth
+            row = 0.5 * h - 0.5 - f_px * (vx * sp + vz * cp) / depth
+            r0 = min(r0, int(math.floor(row)))
+            r1 = max(r1, int(math.ceil(row)))
+            c0 = min(c0, int(math.floor(col)))
+            c1 = max(c1, int(math.ceil(col)))
+        if behind == 8:
+            continue
+        if behind > 0:
+            r0, r1, c0, c1 = 0, h - 1, 0, w - 1
+        r0, r1 = max(r0, 0), min(r1, h - 1)
+        c0, c1 = max(c0, 0), min(c1, w - 1)
+        if r0 > r1 or c0 > c1:
+            continue
+        rects[k, 0], rects[k, 1], rects[k, 2], rects[k, 3] = r0, r1 + 1, c0, c1 + 1
+        n_rect += 1
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                zbuf[r * w + c] = np.inf
+    if n_rect == 0:
+        return
+    greys = np.empty(6, dtype=np.uint8)
+    for k in range(k_all):
+        if rects[k, 1] == 0:
+            continue
+        rx, ry, co, so = rel[k, 0], rel[k, 1], rel[k, 2], rel[k, 3]
+        hl, hw, hh = size[k, 0], size[k, 1], size[k, 2]
+        ox = co * (cx - rx) + so * (cy - ry)  # the camera in the object's frame
+        oy = -so * (cx - rx) + co * (cy - ry)
+        # Face greys: +x, -x, +y, -y sides (world normals from the object's yaw), top, inside.
+        base = base_grey[k]
+        nxw, nyw = math.cos(pose[b, k, 2]), math.sin(pose[b, k, 2])
+        greys[0] = _shade(base, nxw * lx + nyw * ly)
+        greys[1] = _shade(base, -(nxw * lx + nyw * ly))
+        greys[2] = _shade(base, -nyw * lx + nxw * ly)
+        greys[3] = _shade(base, nyw * lx - nxw * ly)
+        greys[4] = np.uint8(base)
+        greys[5] = np.uint8(AMBIENT * base)
+        for r in range(rects[k, 0], rects[k, 1]):
+            for c in range(rects[k, 2], rects[k, 3]):
+                p = r * w + c
+                dx = co * rays[p, 0] + so * rays[p, 1]
+                dy = -so * rays[p, 0] + co * rays[p, 1]
+                t, face = _ray_box(ox, oy, cz, dx, dy, rays[p, 2], hl, hw, hh)
+                if t < zbuf[p]:
+                    zbuf[p] = t
+                    out_b[p * n_cam + ci] = greys[face]
+
+
+@nb.njit(**_NUMBA)
+def _shade(base, cos_light):
+    return np.uint8(base * (AMBIENT + DIFFUSE * max(0.0, cos_light)))
+
+
+@nb.njit(**_NUMBA)
+def _ray_box(ox, oy, oz, dx, dy, dz, hl, hw, h):
+    """Entry of the ray ``o + t d`` into the box ``|x| <= hl, |y| <= hw, 0 <= z <= h`` (its own
+    frame). Returns ``(t, face)``: face 0/1 = +x/-x side, 2/3 = +y/-y side, 4 = top, 5 = the
+    origin is inside (t = 0); ``t = inf`` when the ray misses or the box is behind."""
+    t0 = -np.inf
+    t1 = np.inf
+    face = 5
+    if dx != 0.0:
+        ta = (-hl - ox) / dx
+        tb = (hl - ox) / dx
+        enter, leave, f = (ta, tb, 1) if dx > 0.0 else (tb, ta, 0)
+        if enter > t0:
+            t0, face = enter, f
+        t1 = min(t1, leave)
+    elif abs(ox) > hl:
+        return np.inf, 5
+    if dy != 0.0:
+        ta = (-hw - oy) / dy
+        tb = (hw - oy) / dy
+        enter, leave, f = (ta, tb, 3) if dy > 0.0 else (tb, ta, 2)
+        if enter > t0:
+            t0, face = enter, f
+        t1 = min(t1, leave)
+    elif abs(oy) > hw:
+        return np.inf, 5
+    if dz != 0.0:
+        ta = -oz / dz
+        tb = (h - oz) / dz
+        # Entering from below would need a camera under the floor: label it "inside".
+        enter, leave, f = (ta, tb, 5) if dz > 0.0 else (tb, ta, 4)
+        if enter > t0:
+            t0, face = enter, f
+        t1 = min(t1, leave)
+    elif oz < 0.0 or oz > h:
+        return np.inf, 5
+    if t1 < t0 or t1 <= 0.0:
+        return np.inf, 5
+    if t0 <= 0.0:
+        return 0.0, 5
+    return t0, face
