@@ -34,16 +34,6 @@ def test_corners_of_apex_park(reference):
     assert reference.optimal_lap_time_s == pytest.approx(reference.optimal.lap_time_s)
 
 
-def test_distance_to_apex(reference):
-    apex = reference.apex_s_m
-    assert reference.distance_to_apex(apex[0] - 10.0) == pytest.approx(10.0)
-    assert reference.distance_to_apex(apex[0]) == pytest.approx(0.0)
-    # Past the last apex the next one is the first apex of the next lap.
-    length = reference.track.length_m
-    s = apex[-1] + 5.0
-    assert reference.distance_to_apex(s) == pytest.approx(apex[0] + length - s)
-
-
 def test_optimal_lap_loses_nothing(reference):
     s, t, v = _optimal_as_lap(reference)
     result = cmp.compare_lap(s, t, v, reference.track, label="optimal")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from apexrl.data import minari_io as mio
-from apexrl.data.telemetry import write_imported_dataset
+from apexrl.data.telemetry import clipped_samples, write_imported_dataset
 from apexrl.data.validate import (
     DatasetValidationError,
     find_datasets,
@@ -44,14 +44,22 @@ def test_minari_loads_the_dataset(written, imported_racechrono, monkeypatch):
     dataset = minari.load_dataset(DATASET_ID)
     assert dataset.total_episodes == len(imported_racechrono.laps) == 3
     laps = imported_racechrono.laps
+    space = mio.observation_space()
+    assert dataset.observation_space == space and dataset.action_space == mio.action_space()
     for lap, ep in zip(laps, dataset.iterate_episodes(), strict=True):
         assert ep.observations.shape == (lap.s_m.size, 8) and ep.observations.dtype == np.float32
         assert ep.actions.shape == (lap.s_m.size - 1, 3)
-        assert np.array_equal(ep.observations, lap.channels.astype(np.float32))
+        # Clipped into the env's observation space, as the env clips its own observations.
+        expected = np.clip(lap.channels.astype(np.float32), space.low, space.high)
+        assert np.array_equal(ep.observations, expected)
+        assert np.array_equal(ep.actions, np.tile(mio.NO_CUE_ACTION, (lap.s_m.size - 1, 1)))
         assert np.array_equal(ep.infos["s_m"], lap.s_m)
         assert bool(ep.terminations[-1]) is lap.complete
         assert bool(ep.truncations[-1]) is (not lap.complete)
     meta = dataset.storage.metadata["apexrl"]
+    # distance_to_apex exceeds the env's 500 m bound on the long straights.
+    assert meta["clipped_to_space"]["distance_to_apex"] > 0
+    assert meta["clipped_to_space"] == clipped_samples(imported_racechrono)
     assert meta["track"] == "apex_park" and meta["counts"]["laps_completed"] == 1
     assert meta["lap_time_s"]["min"] == pytest.approx(laps[1].lap_time_s, abs=1e-3)
     manifest = json.loads((folder / mio.CHECKSUMS_FILE).read_text())

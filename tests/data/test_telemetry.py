@@ -291,3 +291,27 @@ def test_sign_check_keeps_agreeing_channels():
     assert sign == -1.0 and "flipped" in note
     sign, note = tm._sign(np.ones(400), est, mask)
     assert sign == 1.0 and "too little cornering" in note
+
+
+def test_schema_matches_the_env():
+    from apexrl.data.minari_io import ACTION_FIELDS, NO_CUE_ACTION, action_space, observation_space
+    from apexrl.envs.vector import ACTION_NAMES, OBSERVATION_NAMES, CoachBatch
+    from apexrl.riders import haptics
+
+    assert CHANNELS == OBSERVATION_NAMES and ACTION_FIELDS == ACTION_NAMES
+    core = CoachBatch(1, track="apex_park")
+    assert observation_space() == core.observation_space
+    assert action_space() == core.action_space
+    assert NO_CUE_ACTION[2] == pytest.approx(haptics.frequency_to_unit(haptics.NEUTRAL_HZ))
+
+
+def test_import_apex_and_line_channels_match_the_env(imported_racechrono):
+    from apexrl.riders.rider import track_profile
+
+    profile = track_profile(imported_racechrono.track)
+    lap = imported_racechrono.lap(1)
+    fixes = slice(1, -1)  # the first and last samples are interpolated onto the line
+    s = np.mod(lap.s_m[fixes], imported_racechrono.track.length_m)
+    assert np.allclose(lap.channel("distance_to_apex")[fixes], profile.distance_to_apex_m(s))
+    offset = np.interp(s, profile.track.s_m, profile.line_offset_m)
+    assert np.allclose(lap.channel("racing_line_deviation")[fixes], lap.n_m[fixes] - offset)

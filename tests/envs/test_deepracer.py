@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import apexrl  # noqa: F401  (registers the ids)
 from apexrl.deepracer.actions import ContinuousActionSpace
 from apexrl.deepracer.episode import ScriptedDriver
+from apexrl.deepracer.files import LidarConfig
 from apexrl.deepracer.params import PARAM_KEYS, reward_params
 from apexrl.deepracer.reward_runner import RewardError
 from apexrl.envs.deepracer import TELEMETRY_FIELDS, DeepRacerEnv, DeepRacerVectorEnv
@@ -131,6 +132,28 @@ def test_spaces():
 
 
 @pytest.mark.parametrize(
+    ("lidar", "config", "shape", "high"),
+    [
+        ("LIDAR", None, (64,), 12.0),
+        ("SECTOR_LIDAR", None, (8,), 1.0),
+        ("DISCRETIZED_SECTOR_LIDAR", {"num_sectors": 4, "num_values_per_sector": 3}, (12,), 1.0),
+        ("DISCRETIZED_SECTOR_LIDAR", LidarConfig(8, 2, 1.5), (16,), 1.0),
+    ],
+)
+def test_lidar_observations(lidar, config, shape, high):
+    pytest.importorskip("apexrl.sensors.lidar")
+    env = DeepRacerEnv(
+        sensors=["LEFT_CAMERA", lidar], lidar_config=config, race_type="OBJECT_AVOIDANCE"
+    )
+    space = env.observation_space[lidar]
+    assert (space.shape, space.high.max()) == (shape, high)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        assert obs in env.observation_space
+        obs, *_ = env.step(5)
+
+
+@pytest.mark.parametrize(
     ("sensors", "message"),
     [
         (["LIDAR"], "no camera"),
@@ -159,6 +182,8 @@ def test_camera_frames_stack_oldest_first():
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="stack_size stacks camera frames"):
         make(stack_size=2)
+    with pytest.raises(ValueError, match="lidar_config needs a lidar"):
+        DeepRacerEnv(lidar_config={"num_sectors": 8})
     with pytest.raises(ValueError, match="start must be one of"):
         make(start="middle")
     with pytest.raises(ValueError, match="unknown race setting"):
@@ -299,10 +324,11 @@ def test_off_track_only_when_all_four_wheels_are_off():
     rec = Recorder()
     env = make(reward_function=rec, start="start_line")
     env.reset(seed=0)
-    wheels = []
+    wheels, sim_flags = [], []
 
     def left_turn():
         wheels.append(env.batch.wheels_on_road()[0].copy())
+        sim_flags.append(bool(env.batch.sim.telemetry.off_track[0]))
         return 7  # 10 deg left at 2.2 m/s: a 0.94 m circle leaves the straight (inside)
 
     steps = drive(env, left_turn)
@@ -314,8 +340,8 @@ def test_off_track_only_when_all_four_wheels_are_off():
         c for c, w in zip(rec.calls[:-1], wheels[1:-1], strict=True) if w.any() and not w.all()
     ]
     assert partly and all(not c["all_wheels_on_track"] and not c["is_offtrack"] for c in partly)
-    # Same test as the simulator's flag in apexrl.sim.
-    assert env.batch.sim.telemetry.off_track[0] == (not wheels[-1].any())
+    # The same test as apexrl.sim's flag (from step 3 on: no held prepare step in between).
+    assert sim_flags[2:] == [not w.any() for w in wheels[2:]]
 
 
 def test_time_up_truncates():
@@ -458,3 +484,33 @@ def test_vector_env_spaces_and_bad_actions():
     disc.reset(seed=0)
     with pytest.raises(ValueError, match=r"action indices must be in \[0, 12\)"):
         disc.step(np.array([0, 12]))
+
+
+def test_vector_env_equals_single_envs_with_camera_lidar_and_boxes():
+    n, seed = 2, 5
+    kw = {
+        "sensors": ["FRONT_FACING_CAMERA", "SECTOR_LIDAR"],
+        "stack_size": 2,
+        "race_type": "OBJECT_AVOIDANCE",
+        "race": {"randomize_obstacle_locations": True},
+    }
+    pytest.importorskip("apexrl.sensors.lidar")
+    vec = DeepRacerVectorEnv(n, **kw)
+    singles = [DeepRacerEnv(**kw) for _ in range(n)]
+    obs_v, _ = vec.reset(seed=seed)
+    obs_s = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
+    rng = np.random.default_rng(1)
+    ends = 0
+    for _ in range(40):
+        for key in obs_v:
+            np.testing.assert_array_equal(obs_v[key], np.stack([o[key] for o in obs_s]))
+        actions = rng.integers(0, 12, n)
+        obs_v, rew_v, term_v, trunc_v, _ = vec.step(actions)
+        for i, env in enumerate(singles):
+            o, r, term, trunc, _ = env.step(int(actions[i]))
+            assert (rew_v[i], term_v[i]) == (r, term)
+            if term or trunc:
+                ends += 1
+                o, _ = env.reset()
+            obs_s[i] = o
+    assert ends >= 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from apexrl.cli import data, deploy, info, lapsim, pipeline, rewards, tracks
+from apexrl.cli import data, deepracer, deploy, info, lapsim, pipeline, rewards, tracks
 
 app = typer.Typer(
     name="apexrl",
@@ -29,6 +29,8 @@ app.add_typer(tracks.app, name="tracks")
 app.add_typer(rewards.app, name="rewards")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(data.app, name="data")
+app.add_typer(deepracer.app, name="deepracer")
+rewards.app.command("test")(deepracer.rewards_test_command)
 app.command("lapsim")(lapsim.lapsim_command)
 app.command("raceline")(lapsim.raceline_command)
 app.command("pipeline")(pipeline.pipeline_command)

@@ -1,7 +1,9 @@
 """Corner-by-corner comparison of a lap with the optimal lap, as a data-logger coach does it.
 
-Reference (:func:`track_reference`, cached per track): the minimum-curvature racing line, the QSS
-optimal lap on it with ``MotorcycleParams().envelope()``, and the corners. Everything is placed on
+Reference (:func:`track_reference`, cached per track): the minimum-curvature racing line (the
+one the riders and the oracle use, from :func:`apexrl.riders.track_profile`), the QSS optimal
+lap on it with ``MotorcycleParams().envelope()`` (no roll-rate limit: physics.md's plain QSS),
+and the corners. Everything is placed on
 the CENTRE line's distance ``s`` (the racing line's samples are projected onto the track), which
 is also where imported and simulated laps live.
 
@@ -102,39 +104,17 @@ class TrackReference:
         grid, v = self._closed(self.optimal.v_mps, float(self.optimal.v_mps[0]))
         return np.interp(np.mod(s_m, self.track.length_m), grid, v)
 
-    def offset_at(self, s_m: np.ndarray | float) -> np.ndarray:
-        """Racing-line offset from the centre line (+ left) at centre-line distance ``s``, m."""
-        trk = self.track
-        grid = np.append(trk.s_m, trk.length_m)
-        offsets = self.racing_line.offsets_m
-        return np.interp(np.mod(s_m, trk.length_m), grid, np.append(offsets, offsets[0]))
-
-    @functools.cached_property
-    def apex_s_m(self) -> np.ndarray:
-        """Sorted centre-line distances of the corner apexes."""
-        return np.sort(np.array([c.apex_s_m for c in self.corners]))
-
-    def distance_to_apex(self, s_m: np.ndarray | float) -> np.ndarray:
-        """Centre-line distance from ``s`` forward to the next apex (wrapping round the lap), m."""
-        s = np.mod(np.asarray(s_m, dtype=np.float64), self.track.length_m)
-        apexes = self.apex_s_m
-        if apexes.size == 0:
-            return np.full_like(s, self.track.length_m)
-        idx = np.searchsorted(apexes, s, side="left")
-        nxt = np.where(idx < apexes.size, apexes[np.minimum(idx, apexes.size - 1)], apexes[0])
-        return np.mod(nxt - s, self.track.length_m)
-
 
 @functools.lru_cache(maxsize=8)
 def track_reference(track: Track) -> TrackReference:
     """Build (once per track object) the racing line, the optimal lap and the corners."""
+    from apexrl.riders.rider import track_profile
     from apexrl.tracks.lapsim import simulate_lap
-    from apexrl.tracks.raceline import minimum_curvature_line
     from apexrl.vehicles.params import MotorcycleParams
 
     if not track.closed:
         raise ValueError(f"track {track.name!r} is open; corner comparison needs a closed circuit")
-    racing = minimum_curvature_line(track)
+    racing = track_profile(track).racing_line
     optimal = simulate_lap(racing.line, MotorcycleParams().envelope())
     line = racing.line
     scale = track.length_m / line.length_m
@@ -337,14 +317,15 @@ def compare_lap(
             f"{label}: not a complete lap of {trk.name!r} (covers {s[0]:.0f}-{s[-1]:.0f} m of "
             f"{length:.0f} m); compare needs a lap from line to line"
         )
-    # Extend a lap that stops a few metres short of the line at its last speed.
-    lap_time = float(t[-1] + max(length - s[-1], 0.0) / max(v[-1], 0.1) - t[0])
     t = t - t[0]
 
     def lap_time_at(x: float) -> float:
+        # A lap that stops a few metres short of the line is extended at its last speed.
         if x >= s[-1]:
             return float(t[-1] + (x - s[-1]) / max(v[-1], 0.1))
         return float(np.interp(x, s, t))
+
+    lap_time = lap_time_at(length)
 
     fine = np.linspace(0.0, length, int(length) + 1)
     lap_v = np.interp(fine, s, v)

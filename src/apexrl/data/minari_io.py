@@ -44,18 +44,21 @@ CHANNELS: tuple[str, ...] = (
     "racing_line_deviation",
     "tire_friction_usage",
 )
-"""The 8 telemetry channels of an observation, in order (the MotoCoach observation layout)."""
+"""The 8 telemetry channels of an observation, in order: the layout of
+``apexrl.envs.vector.OBSERVATION_NAMES`` (a test keeps them equal)."""
 CHANNEL_UNITS: tuple[str, ...] = ("m/s", "deg", "g", "m", "0-1", "0-1", "m", "0-1")
 """Unit of each channel: roll + left, lateral_g + left, racing_line_deviation + left of the line;
 throttle and brake are fractions of full travel; friction usage is grip demand / grip available."""
 ACTION_FIELDS: tuple[str, ...] = (
     "haptic_left_intensity",
     "haptic_right_intensity",
-    "haptic_frequency_hz",
+    "haptic_frequency",
 )
-"""The 3 haptic action components, in order: intensities in [0, 1], frequency in [50, 300] Hz."""
-NO_CUE_ACTION = np.array([0.0, 0.0, 50.0], dtype=np.float32)
-"""The action 'no cue': both motors off (the frequency is irrelevant then; its lowest value)."""
+"""The 3 haptic action components (``apexrl.envs.vector.ACTION_NAMES``): intensities in [0, 1]
+and the frequency normalised to [0, 1] (``f_hz = 50 + 250 a``), the env's default units."""
+NO_CUE_ACTION = np.array([0.0, 0.0, 0.4], dtype=np.float32)
+"""The action 'no cue': both motors off at the neutral 150 Hz (normalised 0.4), what the oracle
+sends to a crashed rider."""
 
 CHECKSUMS_FILE = "checksums.json"
 CHECKSUMS_FORMAT = "apexrl-checksums-v1"
@@ -66,27 +69,20 @@ _HASH_CHUNK = 1 << 20
 
 
 def observation_space():
-    """The 8-channel observation Box of imported telemetry (float32; bounds per channel).
-
-    Bounds are physical limits no motorcycle log exceeds (150 m/s, 90 deg of lean, 5 g, ...), so
-    real laps fit; generated datasets use the environment's own ``single_observation_space``.
-    """
+    """The MotoCoach observation Box (float32, 8 channels with the env's bounds), so imported
+    and generated datasets share one space and can be mixed."""
     import gymnasium as gym
 
-    low = np.array([0.0, -90.0, -5.0, 0.0, 0.0, 0.0, -100.0, 0.0], dtype=np.float32)
-    high = np.array([150.0, 90.0, 5.0, 20000.0, 1.0, 1.0, 100.0, 5.0], dtype=np.float32)
-    return gym.spaces.Box(low, high, dtype=np.float32)
+    from apexrl.envs.vector import OBSERVATION_HIGH, OBSERVATION_LOW
+
+    return gym.spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
 
 
 def action_space():
-    """The haptic action Box: left and right intensity in [0, 1], frequency in [50, 300] Hz."""
+    """The MotoCoach action Box in its default units: all three components in [0, 1]."""
     import gymnasium as gym
 
-    return gym.spaces.Box(
-        np.array([0.0, 0.0, 50.0], dtype=np.float32),
-        np.array([1.0, 1.0, 300.0], dtype=np.float32),
-        dtype=np.float32,
-    )
+    return gym.spaces.Box(np.zeros(3, np.float32), np.ones(3, np.float32), dtype=np.float32)
 
 
 @dataclass(frozen=True, eq=False)

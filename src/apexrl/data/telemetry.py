@@ -33,8 +33,10 @@ Pipeline (physics.md section 5):
      a_tyre = a_x + drag + rolling resistance as a fraction of what the bike can do there
      (drive: min(P/(m v), wheelie, mu g); brake: min(brake_max, stoppie)), the same scaling the
      simulator applies to its inputs;
-   - distance_to_apex: distance along the centre line to the next corner apex of the racing line;
-   - racing_line_deviation: n minus the racing line's offset at s (+ = left of the line);
+   - distance_to_apex: distance along the centre line to the next apex, and
+   - racing_line_deviation: n minus the racing line's offset at s (+ = left of the line), both
+     exactly as the MotoCoach env computes them from the track's
+     :class:`~apexrl.riders.TrackProfile` (apexes = minimum-speed points of the optimal lap);
    - tire_friction_usage: sqrt((a_tyre/(mu g))^2 + (a_y/(mu g))^2) with the bike's mu.
 """
 
@@ -51,7 +53,13 @@ from typing import Any, Literal
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from apexrl.data.minari_io import CHANNEL_UNITS, CHANNELS, NO_CUE_ACTION, Episode
+from apexrl.data.minari_io import (
+    CHANNEL_UNITS,
+    CHANNELS,
+    NO_CUE_ACTION,
+    Episode,
+    observation_space,
+)
 from apexrl.tracks.lapsim import G_MPS2
 from apexrl.tracks.track import Track
 from apexrl.vehicles.params import MotorcycleParams
@@ -824,6 +832,7 @@ class ImportedTelemetry:
             ],
             "best_lap_time_s": round(float(min(complete)), 3) if complete else None,
             "logger_lap_times_s": [round(x, 3) for x in self.logger_lap_times_s],
+            "clipped_to_space": clipped_samples(self),
             "channels": dict(zip(CHANNELS, CHANNEL_UNITS, strict=True)),
             "channel_sources": dict(self.channel_sources),
             "derived_channels": list(self.derived_channels),
@@ -840,7 +849,7 @@ def import_log(
     brake_full_scale_bar: float = DEFAULT_BRAKE_FULL_SCALE_BAR,
 ) -> ImportedTelemetry:
     """Parse, align, map-match and split a RaceChrono/AiM log into laps (module docs)."""
-    from apexrl.data.compare import track_reference
+    from apexrl.riders.rider import track_profile
     from apexrl.tracks.library import load_track
 
     trk = track if isinstance(track, Track) else load_track(track)
@@ -856,8 +865,7 @@ def import_log(
         raise ValueError(
             f"{raw.path}: the log drives track {trk.name!r} backwards (against increasing s)"
         )
-    reference = track_reference(trk)
-    channels, sources = _channels(raw, trk, xy, s, n, reference, params)
+    channels, sources = _channels(raw, xy, s, n, track_profile(trk), params)
     laps = _split_laps(raw.t_s, driven, n, xy, channels, trk.length_m)
     dt = np.diff(raw.t_s)
     return ImportedTelemetry(
@@ -891,7 +899,7 @@ def _unwrap(s: np.ndarray, length: float) -> np.ndarray:
     return np.concatenate([[s[0]], s[0] + np.cumsum(step)])
 
 
-def _channels(raw, track, xy, s, n, reference, params: MotorcycleParams):
+def _channels(raw, xy, s, n, profile, params: MotorcycleParams):
     """``(N, 8)`` channels and their sources (module docs, step 4)."""
     t = raw.t_s
     g = params.g_mps2
@@ -961,11 +969,14 @@ def _channels(raw, track, xy, s, n, reference, params: MotorcycleParams):
     sources["tire_friction_usage"] = (
         f"derived: sqrt((a_tyre/(mu g))^2 + (a_y/(mu g))^2), mu = {params.mu:g}"
     )
-    deviation = n - reference.offset_at(s)
+    track = profile.track
+    grid = np.append(track.s_m, track.length_m)
+    offsets = np.append(profile.line_offset_m, profile.line_offset_m[0])
+    deviation = n - np.interp(np.mod(s, track.length_m), grid, offsets)
     sources["racing_line_deviation"] = "derived: n - racing-line offset at s (+ left of the line)"
-    to_apex = reference.distance_to_apex(s)
+    to_apex = profile.distance_to_apex_m(s)
     sources["distance_to_apex"] = (
-        "derived: centre-line distance to the next apex (|curvature| peak) of the racing line"
+        "derived: centre-line distance to the next apex (minimum-speed point of the optimal lap)"
     )
     columns = {
         "velocity": speed,
@@ -1043,10 +1054,13 @@ def _split_laps(t, driven, n, xy, channels, length) -> tuple[LapTelemetry, ...]:
 def imported_episodes(imported: ImportedTelemetry, *, complete_only: bool = False) -> list[Episode]:
     """One Minari episode per lap: observations = the lap's samples, actions = 'no cue'.
 
-    A logged lap was ridden without apexrl's coach, so every action is
-    :data:`~apexrl.data.minari_io.NO_CUE_ACTION` and every reward 0 (a log has no reward). A
-    complete lap ends terminated (the line was crossed); partial laps end truncated.
+    Observations are clipped into the MotoCoach observation space, as the env clips its own
+    (:func:`clipped_samples` counts what was clipped). A logged lap was ridden without apexrl's
+    coach, so every action is :data:`~apexrl.data.minari_io.NO_CUE_ACTION` and every reward 0 (a
+    log has no reward). A complete lap ends terminated (the line was crossed); partial laps end
+    truncated.
     """
+    space = observation_space()
     episodes = []
     for lap in imported.laps:
         if complete_only and not lap.complete:
@@ -1060,7 +1074,7 @@ def imported_episodes(imported: ImportedTelemetry, *, complete_only: bool = Fals
         (term if lap.complete else trunc)[-1] = True
         episodes.append(
             Episode(
-                observations=lap.observations(),
+                observations=np.clip(lap.observations(), space.low, space.high),
                 actions=np.tile(NO_CUE_ACTION, (steps, 1)),
                 rewards=np.zeros(steps),
                 terminations=term,
@@ -1076,6 +1090,16 @@ def imported_episodes(imported: ImportedTelemetry, *, complete_only: bool = Fals
     return episodes
 
 
+def clipped_samples(imported: ImportedTelemetry) -> dict[str, int]:
+    """Per channel, how many samples lie outside the MotoCoach observation space."""
+    space = observation_space()
+    values = np.vstack([lap.channels for lap in imported.laps])
+    outside = (values < space.low) | (values > space.high)
+    return {
+        name: int(outside[:, k].sum()) for k, name in enumerate(CHANNELS) if outside[:, k].any()
+    }
+
+
 def write_imported_dataset(
     imported: ImportedTelemetry,
     root: str | os.PathLike,
@@ -1088,7 +1112,7 @@ def write_imported_dataset(
     import datetime
 
     from apexrl import __version__
-    from apexrl.data.minari_io import action_space, observation_space, stats, write_dataset
+    from apexrl.data.minari_io import action_space, stats, write_dataset
 
     episodes = imported_episodes(imported, complete_only=complete_only)
     if not episodes:
@@ -1114,6 +1138,7 @@ def write_imported_dataset(
         "channels": list(CHANNELS),
         "channel_units": list(CHANNEL_UNITS),
         "channel_sources": dict(imported.channel_sources),
+        "clipped_to_space": clipped_samples(imported),
         "alignment": imported.alignment.to_dict(),
         "actions": "no cue (logged laps were ridden without the coach)",
         "rewards": "none: a log carries no reward; every step is 0",

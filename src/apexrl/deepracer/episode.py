@@ -13,6 +13,9 @@ Geometry is measured on the polyline through the track's waypoints in driving or
 :func:`apexrl.deepracer.params.reward_params` does (that function builds one dict; this module
 builds the same values for a whole batch with one numba call).
 
+:func:`run_reward_test` drives scripted laps (:class:`ScriptedDriver`) through that machinery to
+check a reward function the way the simulator would call it (``apexrl rewards test``).
+
 Episode statuses (the sim-trace ``episode_status`` column), in the simulator's priority order when
 several rules fire on the same step: ``time_up``, ``lap_complete``, ``crashed``, ``off_track``,
 ``immobilized``, ``reversed``; otherwise ``in_progress``, or ``prepare`` on a prepare step.

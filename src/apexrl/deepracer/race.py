@@ -213,7 +213,8 @@ class RaceObjects:
     """The objects of B environments: placement at episode start, bot motion, collisions.
 
     ``objects`` (an :class:`ObjectsState`) is updated in place; slots keep their order within an
-    episode, and placement numbers them in driving order from the start line.
+    episode. Placement numbers them in driving order from the start line (fixed
+    ``object_positions`` keep the order they are given in, as in the simulator).
     """
 
     def __init__(self, config: RaceConfig, route: Route, batch_size: int) -> None:

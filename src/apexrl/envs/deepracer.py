@@ -44,7 +44,7 @@ from apexrl.deepracer.episode import (
 from apexrl.deepracer.files import LidarConfig, validate_sensors
 from apexrl.deepracer.race import RaceConfig, RaceObjects
 from apexrl.deepracer.reward_runner import RewardFunction
-from apexrl.deepracer.simtrace import SimTraceWriter
+from apexrl.deepracer.simtrace import SimTraceWriter, format_action
 from apexrl.sensors.objects import wheel_points
 from apexrl.sim.batch import BatchSim
 from apexrl.tracks.geometry import interp_periodic
@@ -150,9 +150,7 @@ class DeepRacerBatch:
         self.last_params: StepParams | None = None
         """The params of every car at the last step (None before the first, or without a reward
         function); ``last_params.params(b)`` builds car b's dict."""
-        half = self.car.track_width_m / 2
-        self._wheel_along = np.array([0.0, 0.0, self.car.wheelbase_m, self.car.wheelbase_m])
-        self._wheel_side = np.array([half, -half, half, -half])
+        self._car_p = carm.params_array(self.car)
 
     # ------------------------------------------------------------------ configuration
     @staticmethod
@@ -211,12 +209,8 @@ class DeepRacerBatch:
 
                 self.lidar_name = checked[1]
                 cfg = lidar_config
-                if isinstance(cfg, Mapping):
-                    cfg = LidarConfig(
-                        num_sectors=int(cfg["num_sectors"]),
-                        num_values_per_sector=int(cfg["num_values_per_sector"]),
-                        clipping_dist_m=float(cfg.get("clipping_dist", cfg.get("clipping_dist_m"))),
-                    )
+                if isinstance(cfg, LidarConfig):
+                    cfg = cfg.to_json()
                 self.lidar = Lidar(kind=self.lidar_name, lidar_config=cfg)
                 probe = self.lidar.scan(np.zeros(1), np.zeros(1), np.zeros(1), None)
                 width = probe.shape[1]
@@ -356,7 +350,7 @@ class DeepRacerBatch:
         road -- the per-wheel test of the simulator's off-track flag (``car_off_track``)."""
         out = np.empty((self.batch_size, 4), dtype=np.bool_)
         t = self.track
-        _wheels_inside(self.sim.state, self.sim._p, t.w_left_m, t.w_right_m, t.ds_m, t.closed, out)
+        _wheels_inside(self.sim.state, self._car_p, t.w_left_m, t.w_right_m, t.ds_m, t.closed, out)
         return out
 
     def _step_params(
@@ -411,9 +405,10 @@ class DeepRacerBatch:
         pts = self.route.points
         near_next = np.hypot(*(front - pts[seg + 1]).T) < np.hypot(*(front - pts[seg]).T)
         if isinstance(self.dr_action_space, DiscreteActionSpace):
-            action = [str(i) for i in self._last_index.tolist()]
+            action = [format_action(i) for i in self._last_index.tolist()]
         else:
-            action = [f"[{s:.2f} {v:.2f}]" for s, v in zip(steer_deg, speed_cmd, strict=True)]
+            pairs = zip(np.asarray(steer_deg).tolist(), np.asarray(speed_cmd).tolist(), strict=True)
+            action = [format_action(p) for p in pairs]
         self.writer.write_rows(
             episode=self.episode_id,
             steps=self.rules.steps,
@@ -435,22 +430,25 @@ class DeepRacerBatch:
 
     # ------------------------------------------------------------------ observations
     def _observe(self, idx: np.ndarray, *, first: bool) -> None:
-        st = self.sim.state
+        """Observe environments ``idx``: all of them after a step (``first=False``: the camera
+        stack shifts by one frame), or those just reset (the stack filled with the first frame)."""
         if "TELEMETRY" in self.obs:
             self.obs["TELEMETRY"][idx] = self._telemetry(idx)
         if self.camera is None:
             return
-        objects = self.race.objects if self.race.num_slots else None
+        st = self.sim.state[idx]
         x, y, yaw = st[:, carm.X_M], st[:, carm.Y_M], st[:, carm.YAW_RAD]
+        objects = None
+        if self.race.num_slots:
+            objects = self.race.objects.rows(idx) if first else self.race.objects
         if self.lidar is not None:
-            scan = self.lidar.scan(x, y, yaw, objects)
-            self.obs[self.lidar_name][idx] = scan[idx]
+            self.obs[self.lidar_name][idx] = self.lidar.scan(x, y, yaw, objects)
         frame = self.camera.render(x, y, yaw, objects)
         if frame.ndim == 3:
             frame = frame[..., None]
         stack = self.obs[self.camera_name]
         if first:
-            stack[idx] = np.tile(frame[idx], (1, 1, 1, self.stack_size))
+            stack[idx] = np.tile(frame, (1, 1, 1, self.stack_size))
         else:
             c = self._channels
             stack[:, :, :, :-c] = stack[:, :, :, c:]
@@ -559,7 +557,9 @@ class DeepRacerEnv(gym.Env):
     immobilized, reversed.
 
     ## Info
-    ``episode_status`` (str), ``progress`` (params' progress, %), ``steps``, ``sim_time_s``.
+    ``episode_status`` (str, the sim-trace status of the step), ``progress`` (params' progress,
+    %), ``steps`` (the step counter), ``sim_time_s`` (simulated time at the END of the step).
+    :meth:`DeepRacerEnv.last_params` returns the last step's params dict.
 
     ## Arguments
     - ``track``: built-in name, shape spec, track file or downloaded DeepRacer world, or a Track.

@@ -11,6 +11,11 @@ ENV_IDS: dict[str, str] = {
     "apexrl/DeepRacer-v0": "apexrl.envs.deepracer:DeepRacerEnv",
 }
 """Gymnasium id -> entry point."""
+VECTOR_ENTRY_POINTS: dict[str, str] = {
+    "apexrl/MotoCoach-v0": "apexrl.envs.vector:MotoCoachVectorEnv",
+    "apexrl/DeepRacer-v0": "apexrl.envs.deepracer:DeepRacerVectorEnv",
+}
+"""Gymnasium id -> native batched vector env, used by ``gymnasium.make_vec(id, num_envs, vectorization_mode="vector_entry_point")``."""
 
 
 def register_envs() -> None:
@@ -21,4 +26,9 @@ def register_envs() -> None:
         return
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry_point, disable_env_checker=False)
+            gymnasium.register(
+                id=env_id,
+                entry_point=entry_point,
+                vector_entry_point=VECTOR_ENTRY_POINTS[env_id],
+                disable_env_checker=False,
+            )

@@ -19,7 +19,8 @@ The mapping (what a rider takes from a cue):
   its target speed by ``1 + compliance * SPEED_GAIN * intensity * urgency`` (+-20 % at most).
 - **Timing**: the rider feels a cue after its haptic latency and follows it through a first-order
   response with time constant ``RESPONSE_TAU_S``; a rider may misread the side of a new cue (it
-  then follows the mirrored lateral command until the cue changes side).
+  then follows the mirrored lateral command for ``MISREAD_S`` until it notices, or until the cue
+  changes side).
 
 Cues can help or hurt: a cue toward the racing line and toward the safe speed makes a rider faster,
 while strong or wrong cues push it off its line or past the grip limit (a crash).
@@ -55,6 +56,8 @@ SPEED_GAIN = 0.20
 """Relative change of the target speed at full urgency and full compliance."""
 RESPONSE_TAU_S = 0.2
 """Time constant of the rider's first-order response to a felt cue, s."""
+MISREAD_S = 1.0
+"""How long a misread cue is followed mirrored before the rider notices, s."""
 SIDE_THRESHOLD = 0.05
 """|lateral| above which a cue has a side (a change of side may be misread)."""
 

@@ -1,26 +1,26 @@
 """The oracle coach: the cue a perfect coach would give, from the optimal line and speed profile.
 
-It knows the track's racing line and optimal (QSS) speed profile and the rider's latency, and
-looks where the rider will be when a cue takes effect: ``L = v * latency_s`` ahead (at 50 m/s a
-250 ms latency is 12.5 m; physics.md section 4: cues must lead, not react). There it compares
+It knows the track's racing line and QSS speed profiles and its rider, and looks where the rider
+will be when a cue takes effect: ``L = v * latency_s`` ahead (at 50 m/s a 250 ms latency is
+12.5 m; physics.md section 4: cues must lead, not react). There it compares
 
 - the rider's predicted lateral offset ``n + L * tan(heading_error)`` with the racing line's
-  offset: ``lateral = clip(deviation / lateral_full_scale_m, -1, 1)`` toward the racing line, with a
-  dead band of ``lateral_deadband_m`` so a rider on the line is left alone;
+  offset: ``lateral = (|deviation| - lateral_deadband_m) / lateral_full_scale_m`` toward the racing
+  line, clipped to [-1, 1], so a rider close to the line is left alone;
 - the rider's predicted speed ``v + a_x * latency_s`` with the coach's target speed there:
-  ``urgency = clip(relative error / speed_full_scale, -1, 1)`` (+ more throttle, - brake), with a
-  dead band of ``speed_deadband``. It never asks for more speed where the target falls ahead (a
-  braking zone): there a rider below the target is slowing for the corner, not too slow.
+  ``urgency = (|relative error| - speed_deadband) / speed_full_scale`` (+ more throttle, - brake),
+  clipped to [-1, 1]. It never asks for more speed where the target falls ahead (a braking zone):
+  there a rider below the target is slowing for the corner, not too slow.
 
-The target speed is the optimal speed, capped by what THIS rider can carry: a perfect coach knows
-its rider. A rider that uses a fraction ``grip_fraction`` of the tyre's grip on a line blended
-``line_bias`` toward the centre can carry at most ``sqrt(grip_fraction)`` times the QSS speed of
-that line (speeds scale with the square root of the usable acceleration wherever grip, not power,
-limits them), so the target is
-``min(speed_fraction * v_opt, grip_margin * sqrt(grip_fraction) * v_line(line_bias))``. Without rider
-information (``line_bias=0``, ``grip_fraction=1``) it is the optimal profile itself, times
-``min(speed_fraction, grip_margin)``. Pushing an amateur toward the optimal speed on its own wide
-line would ask for more lean than it dares to use and run it off the outside of the corner.
+The target speed is the optimal one, capped by what THIS rider can carry: a perfect coach knows its
+rider. A rider willing to use ``grip_fraction`` of the tyre's grip rides safely at speed fraction
+``sqrt(grip_margin * grip_fraction)`` (corner speeds scale with the square root of the usable
+grip), on its own line (``line_bias``), so the coach's target is the QSS profile at speed
+fraction ``min(speed_fraction, sqrt(grip_margin * grip_fraction))`` of a line blended
+``line_bias`` toward the centre (:func:`apexrl.riders.rider.profile_speed`). Without rider
+information (``line_bias=0``, ``grip_fraction=1``) that is the optimal profile on the racing line at
+``min(speed_fraction, sqrt(grip_margin))``. Pushing an amateur to the optimal speed on its own
+wide line would ask for more lean than it dares to use and run it off the outside of a corner.
 
 ``(lateral, urgency)`` is encoded as the weakest cue that reads as it
 (:func:`apexrl.riders.haptics.encode_cue`). The oracle labels the datasets and is the baseline a
@@ -35,39 +35,36 @@ import numba as nb
 import numpy as np
 
 from apexrl.riders import haptics as hp
-from apexrl.riders.rider import TrackProfile, target_speed, track_profile
+from apexrl.riders.rider import SPEED_LEVELS, TrackProfile, profile_speed, track_profile
 from apexrl.tracks.geometry import interp_periodic
 from apexrl.tracks.track import Track
 from apexrl.vehicles.params import MotorcycleParams
 
 _NUMBA = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
-DEFAULT_LATENCY_S = 0.35
+DEFAULT_LATENCY_S = 0.45
 """Latency assumed when the rider's is not given: a typical 250 ms plus the response lag, s."""
+_LEVELS = np.asarray(SPEED_LEVELS)
+_LEVEL_INDEX = np.arange(_LEVELS.size, dtype=np.float64)
 
 
 @nb.njit(**_NUMBA)
-def _coach_target(
-    x: float, bias: float, grip: float, v_line: np.ndarray, v_centre: np.ndarray, ds: float,
-    speed_fraction: float, grip_margin: float,
-) -> float:  # fmt: skip
-    """The coach's target speed at ``x`` for a rider with this line bias and grip fraction, m/s."""
-    return min(
-        speed_fraction * interp_periodic(v_line, x, ds, True),
-        grip_margin * math.sqrt(grip) * target_speed(x, bias, 0.0, v_line, v_centre, ds),
-    )
+def coach_level(grip: float, speed_fraction: float, grip_margin: float) -> float:
+    """Fractional speed level (:data:`SPEED_LEVELS` index) the coach asks a rider to ride at."""
+    f = min(speed_fraction, math.sqrt(grip_margin * grip))
+    return np.interp(f, _LEVELS, _LEVEL_INDEX)
 
 
 @nb.njit(**_NUMBA)
 def oracle_kernel(
     s: np.ndarray, n: np.ndarray, psi: np.ndarray, v: np.ndarray, ax_g: np.ndarray,
     crashed: np.ndarray, latency_s: np.ndarray, line_bias: np.ndarray, grip_fraction: np.ndarray,
-    off_line: np.ndarray, v_line: np.ndarray, v_centre: np.ndarray, ds: float, g: float,
-    speed_fraction: float, grip_margin: float, lat_scale_m: float, lat_dead_m: float,
-    speed_scale: float, speed_dead: float, out: np.ndarray,
+    off_line: np.ndarray, table: np.ndarray, ds: float, g: float, speed_fraction: float,
+    grip_margin: float, lat_scale_m: float, lat_dead_m: float, speed_scale: float,
+    speed_dead: float, out: np.ndarray,
 ) -> None:  # fmt: skip
     """Oracle cues ``out (B, 3)`` [left, right, frequency_hz] for B riders (module docstring);
-    every input array is ``(B,)`` except the ``(M,)`` profile arrays."""
+    every input array is ``(B,)`` except the profile's ``off_line (M,)`` and ``table (2, F, M)``."""
     for b in range(s.shape[0]):
         if crashed[b]:
             out[b, 0], out[b, 1], out[b, 2] = 0.0, 0.0, hp.NEUTRAL_HZ
@@ -76,22 +73,18 @@ def oracle_kernel(
         look = v[b] * lat_s
         x = s[b] + look
         dev = interp_periodic(off_line, x, ds, True) - (n[b] + look * math.tan(psi[b]))
-        if abs(dev) <= lat_dead_m:
-            lateral = 0.0
-        else:
+        lateral = 0.0
+        if abs(dev) > lat_dead_m:
             lateral = (dev - math.copysign(lat_dead_m, dev)) / lat_scale_m
-        v_target = _coach_target(x, line_bias[b], grip_fraction[b], v_line, v_centre, ds,
-                                 speed_fraction, grip_margin)  # fmt: skip
+
+        level = coach_level(grip_fraction[b], speed_fraction, grip_margin)
+        v_target = profile_speed(x, level, line_bias[b], table, ds)
         v_pred = max(v[b] + ax_g[b] * g * lat_s, 0.0)
         rel = (v_target - v_pred) / max(v_target, 1.0)
-        if rel > 0.0 and v_target < _coach_target(s[b], line_bias[b], grip_fraction[b], v_line,
-                                                  v_centre, ds, speed_fraction, grip_margin):
-            # Never "more throttle" where the target falls (a braking zone): the rider is slowing
-            # for the corner ahead, not too slow.
-            rel = 0.0
-        if abs(rel) <= speed_dead:
-            urgency = 0.0
-        else:
+        if rel > 0.0 and v_target < profile_speed(s[b], level, line_bias[b], table, ds):
+            rel = 0.0  # a braking zone: never "more throttle" there
+        urgency = 0.0
+        if abs(rel) > speed_dead:
             urgency = (rel - math.copysign(speed_dead, rel)) / speed_scale
         out[b, 0], out[b, 1], out[b, 2] = hp.encode_one(lateral, urgency)
 
@@ -101,9 +94,9 @@ class OracleCoach:
 
     Args:
         track: a closed :class:`~apexrl.tracks.Track`, or its :class:`TrackProfile`.
-        bike: the motorcycle (for the optimal speed profile); default ``MotorcycleParams()``.
+        bike: the motorcycle (for the speed profiles); default ``MotorcycleParams()``.
         speed_fraction: largest fraction of the optimal speed the coach asks for.
-        grip_margin: fraction of the rider's own grip-limited speed the coach asks for at most.
+        grip_margin: fraction of a rider's grip fraction the coach plans to use.
         lateral_full_scale_m: lateral deviation (beyond the dead band) that gives a full cue, m.
         lateral_deadband_m: lateral deviation the coach tolerates without a cue, m.
         speed_full_scale: relative speed error (beyond the dead band) that gives full urgency.
@@ -128,9 +121,13 @@ class OracleCoach:
             self.profile = track
         else:
             self.profile = track_profile(track, bike)
-        for name, value in (("speed_fraction", speed_fraction), ("grip_margin", grip_margin),
-                            ("lateral_full_scale_m", lateral_full_scale_m),
-                            ("speed_full_scale", speed_full_scale)):  # fmt: skip
+        positive = {
+            "speed_fraction": speed_fraction,
+            "grip_margin": grip_margin,
+            "lateral_full_scale_m": lateral_full_scale_m,
+            "speed_full_scale": speed_full_scale,
+        }
+        for name, value in positive.items():
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         for name, value in (("lateral_deadband_m", lateral_deadband_m),
@@ -144,10 +141,11 @@ class OracleCoach:
         self.speed_full_scale = float(speed_full_scale)
         self.speed_deadband = float(speed_deadband)
         p = self.profile
-        self._profile_args = (p.line_offset_m, p.line_speed_mps, p.centre_speed_mps, p.track.ds_m,
-                              p.bike.g_mps2)  # fmt: skip
-        self._gains = (self.speed_fraction, self.grip_margin, self.lateral_full_scale_m,
-                       self.lateral_deadband_m, self.speed_full_scale, self.speed_deadband)  # fmt: skip
+        self._args = (
+            p.line_offset_m, p.speed_table_mps, p.track.ds_m, p.bike.g_mps2,
+            self.speed_fraction, self.grip_margin, self.lateral_full_scale_m,
+            self.lateral_deadband_m, self.speed_full_scale, self.speed_deadband,
+        )  # fmt: skip
 
     def act(
         self,
@@ -168,13 +166,12 @@ class OracleCoach:
         """
         tel = telemetry
         b = tel.s_m.shape[0]
-        lat = _per_rider("latency_s", latency_s, b, 0.0, np.inf)
-        bias = _per_rider("line_bias", line_bias, b, 0.0, 1.0)
-        grip = _per_rider("grip_fraction", grip_fraction, b, 1e-9, 1.0)
         out = np.empty((b, 3))
         oracle_kernel(
             tel.s_m, tel.n_m, tel.heading_error_rad, tel.speed_mps, tel.longitudinal_g,
-            tel.crashed, lat, bias, grip, *self._profile_args, *self._gains, out,
+            tel.crashed, _per_rider("latency_s", latency_s, b, 0.0, np.inf),
+            _per_rider("line_bias", line_bias, b, 0.0, 1.0),
+            _per_rider("grip_fraction", grip_fraction, b, 1e-9, 1.0), *self._args, out,
         )  # fmt: skip
         return out
 

@@ -7,11 +7,12 @@ sections 3-4). What it tries to do:
   (0 = racing line, 1 = centre line), missing every apex by ``apex_error_m`` toward the outside of
   the turn (a Gaussian bump of ``APEX_SIGMA_M`` around each apex), kept ``LINE_EDGE_MARGIN_M`` from
   the edges.
-- **Speed**: the QSS speed profile of that line (the racing-line and centre-line QSS speeds blended
-  harmonically in v^2, which is exact where the cornering limit binds and the curvature blends
-  linearly), times ``speed_fraction``, with braking points moved ``braking_point_error_m`` early
-  (+) or late (-, an overshoot: the rider also arrives at the apex too fast). The QSS profiles
-  include the bike's roll-rate limit, so they are the fastest the simulated bike can follow.
+- **Speed**: the QSS speed profile of that line for tyres with ``mu * speed_fraction^2`` (corner
+  speeds ``speed_fraction`` times the optimum, braking ``speed_fraction^2`` times as hard, full power
+  on the straights), with braking points moved ``braking_point_error_m`` early (+) or late (-, an
+  overshoot: the rider also arrives at the apex too fast). Profiles are tabulated per track
+  (:class:`TrackProfile`) and include the bike's roll-rate limit, so they are the fastest the
+  simulated bike can follow.
 
 How it rides (one control step, vectorised over B riders in :func:`rider_kernel`):
 
@@ -23,11 +24,12 @@ How it rides (one control step, vectorised over B riders in :func:`rider_kernel`
    ``kappa_cmd = kappa_ff + 2 e / L^2`` with ``L = v * preview_s`` and
    ``e = (n_line - n) + L (n_line' - heading_error)``; ``kappa_ff`` is the intended line's curvature
    at the predicted position, and the lean command is the steady lean ``atan(v^2 kappa_cmd / g)``,
-   capped at ``atan(grip_fraction * mu)``.
+   capped at ``atan(grip_fraction * mu)`` less ``NOISE_MARGIN_SIGMAS`` of its lean noise.
 3. **Speed**: the smaller of the average accelerations that reach the target speed ``L/2`` and
    ``L`` ahead, ``(v_target^2 - v^2) / (2 d)``, plus drag and rolling resistance, limited to what the friction
-   circle leaves at ``grip_fraction`` after the lateral demand ``g tan(roll)``, turned into throttle
-   or brake with the bike's limits.
+   circle leaves at ``grip_fraction`` after the lateral demand ``g tan(roll)`` (less
+   ``NOISE_MARGIN_SIGMAS`` of its throttle or brake noise), turned into throttle or brake with the
+   bike's limits.
 4. **Input noise**: smooth-to-jerky band-limited noise on lean, throttle and brake, a sum of
    ``NOISE_SINES`` sines with frequencies drawn in [``NOISE_MIN_HZ``, ``noise_bandwidth_hz``] and
    random phases per episode (the classic "remnant" model of a human operator); added after the
@@ -45,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numba as nb
 import numpy as np
@@ -79,6 +81,11 @@ RING_SIZE = 16
 MISREAD_POOL = 64
 """Uniform draws kept per rider for misread decisions (refilled from its generator when used)."""
 NOISE_LEAN, NOISE_THROTTLE, NOISE_BRAKE = 0, 1, 2
+NOISE_MARGIN_SIGMAS = 2.0
+"""A rider keeps this many RMS of its own input noise inside its grip budget (lean and throttle or
+brake), so its jitter alone rarely exceeds the grip; delays, overshoots and cues still can."""
+MAX_DELAY_S = 0.7
+"""Longest reaction delay or haptic latency (the ring buffers hold 15 steps of 50 ms)."""
 
 # Perception ring-buffer columns.
 _PS, _PN, _PPSI, _PV, _PROLL = 0, 1, 2, 3, 4
@@ -106,7 +113,8 @@ class RiderParams:
     apex_error_m: float
     """How far the line misses each apex toward the outside of the turn, m (>= 0)."""
     speed_fraction: float
-    """Fraction of the QSS (optimal) speed profile of its line the rider targets."""
+    """Fraction of the optimal cornering speed the rider rides at: it follows the QSS profile of
+    its line for tyres with ``mu * speed_fraction^2`` (:class:`TrackProfile`), in [0.5, 1]."""
     grip_fraction: float
     """Fraction of the tyre's friction circle the rider is willing to use (lean and braking)."""
     line_bias: float
@@ -118,7 +126,8 @@ class RiderParams:
     haptic_latency_s: float
     """Delay from a cue to the start of the rider's response, s (quantised to control steps)."""
     misread_prob: float
-    """Probability that a cue that changes side is read as the opposite side."""
+    """Probability that a cue that changes side is read as the opposite side (for
+    ``haptics.MISREAD_S``, until the rider notices)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -136,9 +145,13 @@ class RiderParams:
         for name in ("line_bias", "haptic_compliance", "misread_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"RiderParams.{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("speed_fraction", "grip_fraction"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"RiderParams.{name} must be in (0, 1], got {getattr(self, name)}")
+        if not SPEED_LEVELS[0] <= self.speed_fraction <= 1.0:
+            raise ValueError(
+                f"RiderParams.speed_fraction must be in [{SPEED_LEVELS[0]}, 1], "
+                f"got {self.speed_fraction}"
+            )
+        if not 0.0 < self.grip_fraction <= 1.0:
+            raise ValueError(f"RiderParams.grip_fraction must be in (0, 1], got {self.grip_fraction}")
         if not NOISE_MIN_HZ < self.noise_bandwidth_hz <= 10.0:
             raise ValueError(f"RiderParams.noise_bandwidth_hz must be in ({NOISE_MIN_HZ}, 10] Hz")
         if not 0.1 <= self.preview_s <= 5.0:
@@ -151,21 +164,18 @@ class RiderParams:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
-MAX_DELAY_S = 0.7
-"""Longest reaction delay or haptic latency (the ring buffers hold 15 steps of 50 ms)."""
-
 PRESET_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     # Close to the optimal line, 95-98 % of the limit, smooth, ~150 ms.
     "pro": {
         "reaction_delay_s": (0.12, 0.18),
-        "lean_noise_rad": (0.003, 0.008),
+        "lean_noise_rad": (0.002, 0.005),
         "throttle_noise": (0.01, 0.03),
         "brake_noise": (0.01, 0.03),
         "noise_bandwidth_hz": (0.6, 1.2),
         "braking_point_error_m": (-2.0, 4.0),
         "apex_error_m": (0.0, 0.4),
         "speed_fraction": (0.95, 0.98),
-        "grip_fraction": (0.95, 0.98),
+        "grip_fraction": (0.96, 0.98),
         "line_bias": (0.0, 0.1),
         "preview_s": (1.0, 1.3),
         "haptic_compliance": (0.5, 0.8),
@@ -180,7 +190,7 @@ PRESET_RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "throttle_noise": (0.05, 0.12),
         "brake_noise": (0.05, 0.12),
         "noise_bandwidth_hz": (1.5, 3.0),
-        "braking_point_error_m": (-8.0, 40.0),
+        "braking_point_error_m": (-30.0, 40.0),
         "apex_error_m": (0.5, 2.5),
         "speed_fraction": (0.75, 0.85),
         "grip_fraction": (0.82, 0.9),
@@ -465,21 +475,25 @@ N_COLUMNS = 13
 
 @nb.njit(**_NUMBA)
 def rider_kernel(
-    s: np.ndarray, n: np.ndarray, psi: np.ndarray, v: np.ndarray, roll: np.ndarray,
-    crashed: np.ndarray, t_s: np.ndarray, cues: np.ndarray, prm: np.ndarray, perc: np.ndarray,
+    state: np.ndarray, crashed: np.ndarray, t_s: np.ndarray, active: np.ndarray,
+    cues: np.ndarray, prm: np.ndarray, perc: np.ndarray,
     cue_buf: np.ndarray, head: int, resp: np.ndarray, side: np.ndarray, misread: np.ndarray,
     pool: np.ndarray, pool_i: np.ndarray, noise_w: np.ndarray, noise_phase: np.ndarray,
     off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray, table: np.ndarray,
     apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray, ds: float, dt: float,
     p: np.ndarray, out: np.ndarray,
-) -> None:  # fmt: skip
-    """One control step of B riders: telemetry ``(B,)`` + cues ``(B, 3)`` [left, right, Hz] ->
-    ``out (B, 3)`` motorcycle actions [throttle, brake, lean_cmd_rad].
+) -> int:  # fmt: skip
+    """One control step of B riders: simulator ``state (B, 9)`` (the motorcycle state layout),
+    ``crashed``/``t_s (B,)`` telemetry and cues ``(B, 3)`` [left, right, Hz] -> ``out (B, 3)``
+    motorcycle actions [throttle, brake, lean_cmd_rad]. Riders with ``active[b]`` False are left
+    untouched (their actions are zero). On entry ``out`` holds the previous step's
+    actions (the rider remembers its last lean command).
 
     ``perc (B, RING, 5)`` and ``cue_buf (B, RING, 3)`` are ring buffers whose slot ``head`` receives
-    this step's telemetry and cue; ``resp (B, 2)`` is the filtered haptic response (lateral,
-    urgency), ``side``/``misread`` the last read cue side and whether it is misread, ``pool (B, P)``
-    uniforms consumed at ``pool_i``. ``noise_w``/``noise_phase`` are ``(B, 3, K)``. ``p`` is the
+    this step's state and cue; ``resp (B, 2)`` is the filtered haptic response (lateral,
+    urgency), ``side`` the side of the last read cue, ``misread`` the steps it stays misread,
+    ``pool (B, P)`` uniforms consumed at ``pool_i``. Returns how many pools ran out (the caller
+    refills them before the next step). ``noise_w``/``noise_phase`` are ``(B, 3, K)``. ``p`` is the
     bike's ``motorcycle.params_array``.
     """
     ring = perc.shape[1]
@@ -490,12 +504,19 @@ def rider_kernel(
     tau_roll = p[moto.P_ROLL_TAU_S]
     k_cap = p[moto.P_KAPPA_MAX_1PM]
     resp_gain = 1.0 - math.exp(-dt / hp.RESPONSE_TAU_S)
-    for b in range(s.shape[0]):
-        perc[b, head, _PS] = s[b]
-        perc[b, head, _PN] = n[b]
-        perc[b, head, _PPSI] = psi[b]
-        perc[b, head, _PV] = v[b]
-        perc[b, head, _PROLL] = roll[b]
+    misread_steps = max(int(round(hp.MISREAD_S / dt)), 1)
+    spent = 0
+    for b in range(state.shape[0]):
+        if not active[b]:
+            out[b, 0] = 0.0
+            out[b, 1] = 0.0
+            out[b, 2] = 0.0
+            continue
+        perc[b, head, _PS] = state[b, moto.S_M]
+        perc[b, head, _PN] = state[b, moto.N_M]
+        perc[b, head, _PPSI] = state[b, moto.HEADING_ERROR_RAD]
+        perc[b, head, _PV] = state[b, moto.SPEED_MPS]
+        perc[b, head, _PROLL] = state[b, moto.ROLL_RAD]
         cue_buf[b, head, 0] = cues[b, 0]
         cue_buf[b, head, 1] = cues[b, 1]
         cue_buf[b, head, 2] = cues[b, 2]
@@ -521,10 +542,14 @@ def rider_kernel(
         elif lat < -hp.SIDE_THRESHOLD:
             sd = -1
         if sd != 0 and sd != side[b]:
-            misread[b] = pool[b, pool_i[b]] < prm[b, C_MISREAD]
+            if pool[b, pool_i[b]] < prm[b, C_MISREAD]:
+                misread[b] = misread_steps
             pool_i[b] += 1
+            if pool_i[b] >= pool.shape[1]:
+                spent += 1
         side[b] = sd
-        if misread[b]:
+        if misread[b] > 0:
+            misread[b] -= 1
             lat = -lat
         resp[b, 0] += resp_gain * (lat - resp[b, 0])
         resp[b, 1] += resp_gain * (urg - resp[b, 1])
@@ -555,13 +580,15 @@ def rider_kernel(
         k_ff = (1.0 - bias) * interp_periodic(k_line, sa, ds, True)
         k_ff += bias * interp_periodic(k_centre, sa, ds, True)
         k_cmd = k_ff + 2.0 * err / (look * look)
-        lean_cap = min(math.atan(grip * mu), lean_max)
+        # A rider knows its own jitter and keeps NOISE_MARGIN_SIGMAS of it inside its grip.
+        lean_noise = prm[b, C_LEAN_NOISE]
+        lean_cap = min(math.atan(grip * mu) - NOISE_MARGIN_SIGMAS * lean_noise, lean_max)
         lean = math.atan(vp * vp * k_cmd / g) + lean_bias
         lean = min(max(lean, -lean_cap), lean_cap)
-        # The rider budgets grip for the larger of the lean it feels and the lean it asks for.
-        ay = g * math.tan(max(abs(rollp), abs(lean)))
-        lean += _noise(t_s[b], noise_w[b, NOISE_LEAN], noise_phase[b, NOISE_LEAN],
-                       prm[b, C_LEAN_NOISE])  # fmt: skip
+        # The rider budgets grip for the largest of the lean it feels, the lean it asked for last
+        # step (``out`` still holds it) and the lean it asks for now.
+        ay = g * math.tan(max(abs(rollp), abs(out[b, 2]), abs(lean)))
+        lean += _noise(t_s[b], noise_w[b, NOISE_LEAN], noise_phase[b, NOISE_LEAN], lean_noise)
 
         # Speed: the target at two look-ahead points (the near one keeps the rider braking in
         # time where the target falls steeply toward the end of the window), inside the grip.
@@ -572,12 +599,15 @@ def rider_kernel(
             vt = speed_scale * target_speed(sa + frac * look, level, bias, brake_err, table, ds)
             a_des = min(a_des, (vt * vt - vp * vp) / (2.0 * frac * look))
         ax_tyre = a_des + p[moto.P_DRAG_1PM] * vp * vp + p[moto.P_ROLLING_MPS2]
-        budget = (grip * mu_g) ** 2 - ay * ay
-        a_grip = math.sqrt(budget) if budget > 0.0 else 0.0
-        ax_tyre = min(max(ax_tyre, -a_grip), a_grip)
         drive_cap = min(p[moto.P_WHEELIE_MPS2], mu_g)
         if vp * drive_cap > p[moto.P_POWER_PER_MASS_WPKG]:
             drive_cap = p[moto.P_POWER_PER_MASS_WPKG] / vp
+        brake_cap = p[moto.P_BRAKE_LIMIT_MPS2]
+        budget = (grip * mu_g) ** 2 - ay * ay
+        a_grip = math.sqrt(budget) if budget > 0.0 else 0.0
+        a_drive = a_grip - NOISE_MARGIN_SIGMAS * prm[b, C_THROTTLE_NOISE] * drive_cap
+        a_brake = a_grip - NOISE_MARGIN_SIGMAS * prm[b, C_BRAKE_NOISE] * brake_cap
+        ax_tyre = min(max(ax_tyre, -max(a_brake, 0.0)), max(a_drive, 0.0))
         throttle = 0.0
         brake = 0.0
         if ax_tyre >= 0.0:
@@ -585,29 +615,42 @@ def rider_kernel(
             throttle += _noise(t_s[b], noise_w[b, NOISE_THROTTLE], noise_phase[b, NOISE_THROTTLE],
                                prm[b, C_THROTTLE_NOISE])  # fmt: skip
         else:
-            brake = -ax_tyre / p[moto.P_BRAKE_LIMIT_MPS2]
+            brake = -ax_tyre / brake_cap
             brake += _noise(t_s[b], noise_w[b, NOISE_BRAKE], noise_phase[b, NOISE_BRAKE],
                             prm[b, C_BRAKE_NOISE])  # fmt: skip
         out[b, 0] = min(max(throttle, 0.0), 1.0)
         out[b, 1] = min(max(brake, 0.0), 1.0)
         out[b, 2] = lean
+    return spent
 
 
 class RiderBatch:
-    """B simulated riders on one track, each with its own :class:`RiderParams` per episode.
+    """The riders of a motorcycle :class:`~apexrl.sim.BatchSim`, one per vehicle, each with its own
+    :class:`RiderParams` per episode.
+
+    Example::
+
+        sim = BatchSim(track, "motorcycle", batch_size=64)
+        riders = RiderBatch(sim)
+        riders.start(np.arange(64), [sample_rider("amateur", r) for r in rngs], rngs)
+        for _ in range(1000):
+            sim.step(riders.act(cues_hz))          # cues_hz: (64, 3) [left, right, frequency_hz]
 
     Args:
-        profile: the track's :class:`TrackProfile`.
-        batch_size: number of riders B.
-        dt_s: control period (the simulator's), s.
+        sim: the motorcycle simulator the riders ride in (closed track).
+        profile: the track's :class:`TrackProfile`; default ``track_profile(sim.track, sim.params)``.
     """
 
-    def __init__(self, profile: TrackProfile, batch_size: int, dt_s: float) -> None:
+    def __init__(self, sim, profile: TrackProfile | None = None) -> None:
+        if sim.vehicle != "motorcycle":
+            raise ValueError(f"riders ride motorcycles, not a {sim.vehicle!r} simulator")
+        profile = track_profile(sim.track, sim.params) if profile is None else profile
+        if profile.track is not sim.track and profile.track.name != sim.track.name:
+            raise ValueError("the profile was built for another track than the simulator's")
+        self.sim = sim
         self.profile = profile
-        self.batch_size = int(batch_size)
-        self.dt_s = float(dt_s)
-        b = self.batch_size
-        self._bike = moto.params_array(profile.bike)
+        b = self.batch_size = sim.batch_size
+        self.dt_s = sim.dt_s
         self._prm = np.zeros((b, N_COLUMNS))
         self._params: list[RiderParams | None] = [None] * b
         self._perc = np.zeros((b, RING_SIZE, _N_PERC))
@@ -615,85 +658,106 @@ class RiderBatch:
         self._head = 0
         self._resp = np.zeros((b, 2))
         self._side = np.zeros(b, dtype=np.int64)
-        self._misread = np.zeros(b, dtype=np.bool_)
+        self._misread = np.zeros(b, dtype=np.int64)
         self._pool = np.zeros((b, MISREAD_POOL))
         self._pool_i = np.full(b, MISREAD_POOL, dtype=np.int64)
         self._noise_w = np.zeros((b, 3, NOISE_SINES))
         self._noise_phase = np.zeros((b, 3, NOISE_SINES))
         self._rngs: list[np.random.Generator | None] = [None] * b
         self._actions = np.zeros((b, 3))
+        self._all_active = np.ones(b, dtype=np.bool_)
+        self._all_started = False
+        self._bike = moto.params_array(profile.bike)
         self._track_args = (*profile.kernel_arrays(), profile.track.ds_m, self.dt_s, self._bike)
 
     @property
     def params(self) -> list[RiderParams | None]:
-        """The current :class:`RiderParams` of every rider (None before its first reset)."""
+        """The current :class:`RiderParams` of every rider (None before its first start)."""
         return list(self._params)
 
     @property
-    def params_array(self) -> np.ndarray:
-        """``(B, N_COLUMNS)`` read-only per-rider parameter columns used by the kernel."""
-        view = self._prm.view()
-        view.flags.writeable = False
-        return view
+    def line_bias(self) -> np.ndarray:
+        """``(B,)`` line bias of every rider (a copy)."""
+        return self._prm[:, C_BIAS].copy()
+
+    @property
+    def grip_fraction(self) -> np.ndarray:
+        """``(B,)`` grip fraction of every rider (a copy)."""
+        return self._prm[:, C_GRIP_FRAC].copy()
 
     @property
     def haptic_latency_s(self) -> np.ndarray:
         """``(B,)`` haptic latency of every rider as simulated (whole control steps), s."""
         return self._prm[:, C_HAPTIC_STEPS] * self.dt_s
 
-    def reset(
+    def start(
         self, indices: np.ndarray, params: list[RiderParams], rngs: list[np.random.Generator]
-    ) -> tuple[np.ndarray, ...]:
-        """Give riders ``indices (K,)`` new parameters and fresh memory; draw their input noise and
-        misread pools from their generators ``rngs`` (one per index, in order).
-
-        Returns their rolling-start pose ``(s_m, n_m, heading_error_rad, speed_mps, roll_rad)``,
-        each ``(K,)``: on the start line, on the intended line, at the target speed, at the
-        steady lean of the intended line. Call :meth:`observe_start` once the simulator holds it.
-        """
+    ) -> None:
+        """Start new episodes for riders ``indices (K,)``: new parameters, fresh memory, input
+        noise and misread draws from their generators ``rngs`` (one per index, in order), and a
+        rolling start in the simulator (its rows are reset): on the start line, on the intended
+        line, at the target speed, at the steady lean of the intended line."""
         idx = np.asarray(indices, dtype=np.int64)
-        for k, (i, prm, rng) in enumerate(zip(idx, params, rngs, strict=True)):
+        if not (len(params) == len(rngs) == idx.shape[0]):
+            raise ValueError("give one RiderParams and one generator per index")
+        for i, prm, rng in zip(idx, params, rngs, strict=True):
+            if not isinstance(prm, RiderParams):
+                raise TypeError(f"params must be RiderParams, got {type(prm).__name__}")
+            self._prm[i] = _columns(prm, self.dt_s)
             self._params[i] = prm
             self._rngs[i] = rng
-            self._prm[i] = _columns(prm, self.dt_s)
             hz = rng.uniform(NOISE_MIN_HZ, prm.noise_bandwidth_hz, size=(3, NOISE_SINES))
             self._noise_w[i] = 2.0 * np.pi * hz
             self._noise_phase[i] = rng.uniform(0.0, 2.0 * np.pi, size=(3, NOISE_SINES))
             self._pool[i] = rng.random(MISREAD_POOL)
             self._pool_i[i] = 0
-            del k
         self._resp[idx] = 0.0
         self._side[idx] = 0
-        self._misread[idx] = False
+        self._misread[idx] = 0
         self._cue_buf[idx] = 0.0
-        return _start_pose(self.profile, self._prm[idx])
+        s, n, psi, v, roll = _start_pose(self.profile, self._prm[idx])
+        sim = self.sim
+        sim.reset(idx, s_m=s, n_m=n, speed_mps=v, heading_error_rad=psi)
+        # The simulator resets upright; lean the rows into their steady turn (coordinated:
+        # a_y = g tan(roll)).
+        state = sim.state
+        g = self.profile.bike.g_mps2
+        state[idx, moto.ROLL_RAD] = roll
+        state[idx, moto.AY_MPS2] = g * np.tan(roll)
+        state[idx, moto.FRICTION_USAGE] = np.abs(np.tan(roll)) / self.profile.bike.mu
+        self._perc[idx] = state[idx][:, None, [moto.S_M, moto.N_M, moto.HEADING_ERROR_RAD,
+                                                moto.SPEED_MPS, moto.ROLL_RAD]]  # fmt: skip
+        self._actions[idx] = 0.0
+        self._actions[idx, 2] = roll
 
-    def observe_start(
-        self, indices: np.ndarray, s_m: np.ndarray, n_m: np.ndarray, psi: np.ndarray,
-        v: np.ndarray, roll: np.ndarray,
-    ) -> None:  # fmt: skip
-        """Fill the perception memory of riders ``indices`` with their start state (``(K,)`` each)."""
-        idx = np.asarray(indices, dtype=np.int64)
-        self._perc[idx] = np.stack([s_m, n_m, psi, v, roll], axis=1)[:, None, :]
+    def act(self, cues_hz: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+        """Motorcycle actions ``(B, 3)`` [throttle, brake, lean_cmd_rad] for the simulator's
+        current state and this step's cues ``(B, 3)`` [left 0..1, right 0..1, frequency_hz].
 
-    def act(self, telemetry, cues_hz: np.ndarray) -> np.ndarray:
-        """Motorcycle actions ``(B, 3)`` [throttle, brake, lean_cmd_rad] for the riders' current
-        telemetry (an :class:`apexrl.sim.Telemetry`) and this step's cues ``(B, 3)`` [left, right,
-        frequency_hz]. The returned array is reused by the next call."""
-        spent = np.flatnonzero(self._pool_i >= MISREAD_POOL)
-        for i in spent:  # rare: a pool lasts MISREAD_POOL cue-side changes
-            rng = self._rngs[i]
-            if rng is not None:
-                self._pool[i] = rng.random(MISREAD_POOL)
-                self._pool_i[i] = 0
+        ``active``: optional ``(B,)`` bool; inactive riders keep their memory untouched and get
+        zero actions (a vector env about to restart them). The returned array is reused by the
+        next call.
+        """
+        if not self._all_started:
+            self._all_started = all(p is not None for p in self._params)
+            if not self._all_started:
+                raise RuntimeError("start every rider (RiderBatch.start) before asking it to act")
+        cues = np.ascontiguousarray(cues_hz, dtype=np.float64)
+        if cues.shape != (self.batch_size, 3):
+            raise ValueError(f"cues_hz must have shape ({self.batch_size}, 3), got {cues.shape}")
+        if active is None:
+            active = self._all_active
         self._head = (self._head + 1) % RING_SIZE
-        tel = telemetry
-        rider_kernel(
-            tel.s_m, tel.n_m, tel.heading_error_rad, tel.speed_mps, tel.roll_rad, tel.crashed,
-            tel.t_s, np.ascontiguousarray(cues_hz, dtype=np.float64), self._prm, self._perc,
-            self._cue_buf, self._head, self._resp, self._side, self._misread, self._pool,
-            self._pool_i, self._noise_w, self._noise_phase, *self._track_args, self._actions,
+        tel = self.sim.telemetry
+        spent = rider_kernel(
+            self.sim.state, tel.crashed, tel.t_s, active, cues, self._prm, self._perc, self._cue_buf,
+            self._head, self._resp, self._side, self._misread, self._pool, self._pool_i,
+            self._noise_w, self._noise_phase, *self._track_args, self._actions,
         )  # fmt: skip
+        if spent:  # rare: a pool lasts MISREAD_POOL cue-side changes
+            for i in np.flatnonzero(self._pool_i >= MISREAD_POOL):
+                self._pool[i] = self._rngs[i].random(MISREAD_POOL)
+                self._pool_i[i] = 0
         return self._actions
 
 
@@ -706,7 +770,7 @@ def _columns(prm: RiderParams, dt_s: float) -> np.ndarray:
     row[C_BRAKE_NOISE] = prm.brake_noise
     row[C_BRAKE_ERR] = prm.braking_point_error_m
     row[C_APEX_ERR] = prm.apex_error_m
-    row[C_SPEED_FRAC] = prm.speed_fraction
+    row[C_LEVEL] = level_position(prm.speed_fraction)
     row[C_GRIP_FRAC] = prm.grip_fraction
     row[C_BIAS] = prm.line_bias
     row[C_PREVIEW] = prm.preview_s
@@ -731,8 +795,8 @@ def _start_pose(profile: TrackProfile, prm: np.ndarray) -> tuple[np.ndarray, ...
 @nb.njit(**_NUMBA)
 def _start_kernel(
     prm: np.ndarray, off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray,
-    v_line: np.ndarray, v_centre: np.ndarray, apex_outside: np.ndarray, w_left: np.ndarray,
-    w_right: np.ndarray, ds: float, p: np.ndarray, out: np.ndarray,
+    table: np.ndarray, apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray,
+    ds: float, p: np.ndarray, out: np.ndarray,
 ) -> None:  # fmt: skip
     g = p[moto.P_G_MPS2]
     for b in range(prm.shape[0]):
@@ -740,9 +804,7 @@ def _start_kernel(
         apex_err = prm[b, C_APEX_ERR]
         n0 = intended_offset(0.0, bias, apex_err, 0.0, off_line, apex_outside, w_left, w_right, ds)
         n1 = intended_offset(ds, bias, apex_err, 0.0, off_line, apex_outside, w_left, w_right, ds)
-        v = prm[b, C_SPEED_FRAC] * target_speed(
-            0.0, bias, prm[b, C_BRAKE_ERR], v_line, v_centre, ds
-        )
+        v = target_speed(0.0, prm[b, C_LEVEL], bias, prm[b, C_BRAKE_ERR], table, ds)
         kappa = (1.0 - bias) * k_line[0] + bias * k_centre[0]
         lean_cap = min(math.atan(prm[b, C_GRIP_FRAC] * p[moto.P_MU_G_MPS2] / g),
                        p[moto.P_LEAN_MAX_RAD])  # fmt: skip

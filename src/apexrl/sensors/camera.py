@@ -9,7 +9,7 @@ wide angle, but the simulator, where DeepRacer models are trained, renders 1.13 
 pixel ``(r, u)`` looks along ``F - a L - b U`` with ``a = (u + 0.5 - W/2) / f``,
 ``b = (r + 0.5 - H/2) / f``, ``f = (W/2) / tan(hfov/2)`` pixels, and ``F, L, U`` the camera's
 forward, left and up axes. The horizon (a level ray) is 15 deg above the image centre, at row ~26
-of 120; above it every pixel shows the sky/wall (:data:`GREY_SKY`).
+of 120; above it every pixel shows the sky/wall (``raster.GREY_SKY``).
 
 Cameras (car frame: origin at the rear-axle centre on the floor, x forward, y left, z up):
 
@@ -30,18 +30,25 @@ left, which is what is drawn here.
 Scene, as grey levels: the floor texture of :mod:`apexrl.sensors.raster` (off-track floor 45,
 road 100, dashed centre line 175, white border lines 240), the sky/wall 190 above the horizon, and
 the objects of :class:`~apexrl.sensors.objects.ObjectsState` as solid upright boxes standing on
-the floor: boxes :data:`BOX_HEIGHT_M` tall and light (:data:`GREY_BOX`), bot cars
-:data:`BOT_HEIGHT_M` tall and dark (:data:`GREY_BOT`). A face's grey is its base level times
+the floor: boxes 0.30 m tall and light (base grey 240), bot cars 0.15 m tall and dark (base 70),
+each with the rectangle (centre, yaw, length, width) it has there. A face's grey is its base times
 ``0.65 + 0.35 max(0, n . l)`` for the face normal ``n`` and a fixed world light direction ``l``
 (azimuth 30 deg), so two visible faces of a box differ; the nearest surface along each pixel's
 ray wins, so objects hide the floor and each other.
 
-Speed: the track is painted once into a 1 cm texture (constructor, ~0.05 s). Because the camera
-only yaws with the car, each pixel's floor point in the car frame is fixed: a frame is one
-rotation and one texture lookup per pixel, plus a ray-box test for the pixels inside each
-object's projected bounding rectangle. Batches of :data:`PARALLEL_MIN_BATCH` or more frames are
-spread over threads (``numba.prange``). Renders are deterministic and identical for any batch
-composition or thread count.
+Anti-aliasing: a pixel averages a grid of sub-pixel floor samples, as many as it takes for them
+to land at most :data:`AA_SPACING_M` apart (up to 4 x 2): one sample for the near floor, more
+towards the horizon where a pixel covers decimetres of floor and the dashes would otherwise
+shimmer (the simulator shrinks 640 x 480 renders by 4 for the same reason). Object edges and the
+near floor are sampled once per pixel, so they show 1-pixel steps (and 1-texel steps up close;
+``texel_m=0.005`` halves those for ~25% more time per frame).
+
+Speed: the track is painted once into a 1 cm texture (constructor, ~0.05 s on DeepRacer
+tracks). The camera only yaws with the car, so each sample's floor point in the car frame is
+fixed: a frame is a rotation and a texture lookup per sample (~1.8 per pixel), plus a ray-box
+test for the pixels inside each object's projected bounding rectangle. Batches of
+:data:`PARALLEL_MIN_BATCH` or more frames are spread over threads (``numba.prange``). Renders are
+deterministic and identical for any batch composition or thread count.
 """
 
 from __future__ import annotations
@@ -78,8 +85,8 @@ AA_MAX_COLS = 2
 """At most this many sub-pixel columns per pixel."""
 
 PARALLEL_MIN_BATCH = 8
-"""From this batch size frames are rendered on all threads: one frame takes ~50 us, more than
-waking the thread pool costs."""
+"""From this batch size frames are rendered on all threads: one frame takes 0.1-0.2 ms, far more
+than waking the thread pool costs."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +257,7 @@ def save_png(frame: np.ndarray, path: str | os.PathLike) -> None:
     if img.ndim == 3:
         img = np.concatenate([img[:, :, c] for c in range(img.shape[2])], axis=1)
     with atomic_open(path, "wb") as fh:
-        Image.fromarray(np.ascontiguousarray(img), mode="L").save(fh, format="PNG")
+        Image.fromarray(np.ascontiguousarray(img)).save(fh, format="PNG")
 
 
 # ---------------------------------------------------------------------- precomputation

@@ -68,6 +68,17 @@ class ObjectsState:
             valid=np.zeros((batch_size, 0), dtype=bool),
         )
 
+    def rows(self, idx: np.ndarray) -> ObjectsState:
+        """A copy holding only environments ``idx`` (e.g. those being reset)."""
+        return ObjectsState(
+            xy_m=self.xy_m[idx],
+            yaw_rad=self.yaw_rad[idx],
+            length_m=self.length_m,
+            width_m=self.width_m,
+            is_bot=self.is_bot,
+            valid=self.valid[idx],
+        )
+
     @property
     def batch_size(self) -> int:
         return int(self.xy_m.shape[0])

@@ -1,0 +1,494 @@
+"""Behaviour cloning: pretrain a Stable-Baselines3 policy on the coaching datasets.
+
+The network trained here IS the policy PPO fine-tunes (:func:`apexrl.train.rl.train_rl` loads
+its state dict into ``PPO.policy``): the same ``ActorCriticPolicy`` with the same
+``policy_kwargs``, observation normalisation and action scaling.
+
+Data: the Minari datasets ``apexrl/moto-<rider>-v0`` (:mod:`apexrl.data.generate`):
+observations are telemetry, actions the oracle coach's cues. Targets go through the policy's
+action scaling (:func:`apexrl.train.model_io.to_policy_action`), so the loss is the mean squared
+error of the policy's deterministic action (the Gaussian mean; for SAC ``tanh`` of it) in [-1, 1].
+
+- Mix: every epoch draws ``samples_per_epoch`` samples (default: as many as the training split
+  holds), a fraction ``mix[rider]`` of them from each rider's data (70 % pro / 30 % amateur by
+  default): without replacement when the rider has enough, with replacement otherwise.
+- Validation: whole EPISODES are held out (``val_fraction`` per rider, at least one when a rider
+  has two or more), so no lap is in both splits; the validation loss is the mix-weighted mean of
+  each rider's MSE. Early stopping after ``patience`` epochs without a relative improvement of
+  ``min_delta``; the best epoch's weights are kept.
+- Critic (PPO, ``fit_value``): the value head is fitted to the discounted returns of the same
+  episodes (bootstrapped at truncation with the episode's mean reward / (1 - gamma)), so PPO's
+  first advantages come from a critic that knows the task, not from a random one.
+- Exploration: after cloning, PPO's state-independent ``log_std`` is set to
+  ``log(exploration_std)``: the Gaussian PPO starts from is centred on the cloned actions.
+
+Reproducible: the same seed, data and config give the same loss curve and weights (torch seeded,
+deterministic algorithms, one thread; :class:`apexrl.train.checkpoints.seeded_torch`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apexrl.train.model_io import (
+    default_policy_kwargs,
+    save_policy,
+    to_policy_action,
+)
+
+BC_DIR = "bc"
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    """Behaviour-cloning settings (module docstring)."""
+
+    mix: Mapping[str, float] = field(default_factory=lambda: {"pro": 0.7, "amateur": 0.3})
+    """Rider preset -> share of every epoch's samples (normalised to sum 1)."""
+    epochs: int = 30
+    """Most epochs; early stopping usually ends sooner."""
+    batch_size: int = 256
+    """Samples per gradient step."""
+    learning_rate: float = 1e-3
+    """Adam learning rate."""
+    val_fraction: float = 0.1
+    """Fraction of each rider's episodes held out for validation."""
+    patience: int = 4
+    """Epochs without improvement before stopping."""
+    min_delta: float = 1e-3
+    """Relative improvement of the validation loss that counts as one."""
+    samples_per_epoch: int | None = None
+    """Samples drawn per epoch (None: the size of the training split)."""
+    fit_value: bool = True
+    """Also fit PPO's value head to the episodes' discounted returns."""
+    gamma: float = 0.99
+    """Discount of those returns (PPO's gamma)."""
+    exploration_std: float | None = 0.3
+    """PPO's action std after cloning (policy units, [-1, 1] actions); None leaves log_std."""
+
+    def __post_init__(self) -> None:
+        mix = dict(self.mix)
+        if not mix or any(not isinstance(k, str) for k in mix):
+            raise ValueError("mix must map rider presets to weights, e.g. {'pro': 0.7, 'amateur': 0.3}")
+        if any(not (isinstance(w, int | float) and math.isfinite(w) and w >= 0) for w in mix.values()):
+            raise ValueError(f"mix weights must be finite numbers >= 0, got {mix}")
+        if sum(mix.values()) <= 0:
+            raise ValueError(f"mix weights must not all be zero, got {mix}")
+        for name in ("epochs", "batch_size", "patience"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"BCConfig.{name} must be a positive integer, got {v!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not (self.learning_rate > 0 and self.min_delta >= 0 and 0 < self.gamma < 1):
+            raise ValueError("learning_rate must be > 0, min_delta >= 0 and gamma in (0, 1)")
+        if self.samples_per_epoch is not None and self.samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be positive, got {self.samples_per_epoch}")
+        if self.exploration_std is not None and not self.exploration_std > 0:
+            raise ValueError(f"exploration_std must be > 0, got {self.exploration_std}")
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The mix normalised to sum 1, riders with weight 0 left out."""
+        total = float(sum(self.mix.values()))
+        return {k: float(v) / total for k, v in self.mix.items() if v > 0}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["mix"] = self.weights
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class RiderData:
+    """One rider's training or validation samples: ``obs (N, D)`` raw telemetry float32,
+    ``act (N, A)`` policy-space targets float32, ``ret (N,)`` discounted returns float32."""
+
+    obs: np.ndarray
+    act: np.ndarray
+    ret: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.obs.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class BCData:
+    """The split data of every rider in the mix, and the spaces of the datasets."""
+
+    train: dict[str, RiderData]
+    val: dict[str, RiderData]
+    observation_space: Any
+    action_space: Any
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class BCResult:
+    """What :func:`train_bc` produced."""
+
+    policy: Any
+    """The SB3 policy with the best epoch's weights."""
+    train_loss: list[float]
+    """Mean training MSE per epoch."""
+    val_loss: list[float]
+    """Mix-weighted validation MSE per epoch (empty without a validation split)."""
+    val_loss_per_rider: list[dict[str, float]]
+    best_epoch: int
+    """1-based epoch whose weights were kept."""
+    stopped_early: bool
+    model_dir: Path | None
+    policy_kwargs: dict[str, Any]
+    observation_space: Any
+    action_space: Any
+    provenance: dict[str, Any]
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready numbers."""
+        return {
+            "epochs": len(self.train_loss),
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "train_loss": [round(x, 6) for x in self.train_loss],
+            "val_loss": [round(x, 6) for x in self.val_loss],
+            "best_val_loss": round(self.val_loss[self.best_epoch - 1], 6) if self.val_loss else None,
+            "final_val_loss_per_rider": self.val_loss_per_rider[self.best_epoch - 1]
+            if self.val_loss_per_rider
+            else {},
+            "model_dir": str(self.model_dir) if self.model_dir else None,
+            "seconds": round(self.seconds, 3),
+            "provenance": self.provenance,
+        }
+
+
+# ---------------------------------------------------------------------- data
+def load_bc_data(
+    datasets_root: str | os.PathLike,
+    *,
+    riders: Sequence[str] = ("pro", "amateur"),
+    val_fraction: float = 0.1,
+    gamma: float = 0.99,
+    seed: int = 42,
+) -> BCData:
+    """Read the riders' Minari datasets under ``datasets_root`` and split them by episode."""
+    from apexrl.data.generate import dataset_id
+    from apexrl.data.minari_io import dataset_path, file_digest, load_dataset
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBC]))
+    train: dict[str, RiderData] = {}
+    val: dict[str, RiderData] = {}
+    provenance: dict[str, Any] = {"datasets_root": str(datasets_root), "datasets": {}}
+    obs_space = act_space = None
+    for rider in riders:
+        ds_id = dataset_id(rider)
+        ds = load_dataset(datasets_root, ds_id)
+        if obs_space is None:
+            obs_space, act_space = ds.observation_space, ds.action_space
+        elif ds.observation_space != obs_space or ds.action_space != act_space:
+            raise ValueError(f"dataset {ds_id} has other spaces than the first dataset")
+        episodes = list(ds.iterate_episodes())
+        if not episodes:
+            raise ValueError(f"dataset {ds_id} has no episodes")
+        order = rng.permutation(len(episodes))
+        n_val = 0
+        if val_fraction > 0 and len(episodes) >= 2:
+            n_val = min(max(1, round(val_fraction * len(episodes))), len(episodes) - 1)
+        val_ids = set(order[:n_val].tolist())
+        parts: dict[bool, list] = {True: [], False: []}
+        for i, ep in enumerate(episodes):
+            parts[i in val_ids].append(ep)
+        train[rider] = _samples(parts[False], act_space, gamma)
+        if parts[True]:
+            val[rider] = _samples(parts[True], act_space, gamma)
+        checksums = dataset_path(datasets_root, ds_id) / "checksums.json"
+        provenance["datasets"][ds_id] = {
+            "episodes": len(episodes),
+            "train_episodes": len(parts[False]),
+            "val_episodes": len(parts[True]),
+            "steps": int(sum(len(ep.actions) for ep in episodes)),
+            "checksums_sha256": file_digest(checksums) if checksums.is_file() else None,
+        }
+    return BCData(train=train, val=val, observation_space=obs_space, action_space=act_space,
+                  provenance=provenance)  # fmt: skip
+
+
+def _samples(episodes: list, act_space, gamma: float) -> RiderData:
+    obs, act, ret = [], [], []
+    for ep in episodes:
+        obs.append(np.asarray(ep.observations, dtype=np.float32)[:-1])
+        act.append(to_policy_action(np.asarray(ep.actions), act_space.low, act_space.high))
+        ret.append(discounted_returns(np.asarray(ep.rewards, dtype=np.float64),
+                                      bool(ep.terminations[-1]), gamma))  # fmt: skip
+    return RiderData(
+        obs=np.concatenate(obs), act=np.concatenate(act),
+        ret=np.concatenate(ret).astype(np.float32),
+    )  # fmt: skip
+
+
+def discounted_returns(rewards: np.ndarray, terminated: bool, gamma: float) -> np.ndarray:
+    """``G_t = r_t + gamma G_{t+1}`` of one episode ``(T,)``. A terminated episode ends with
+    ``G_T = 0``; a truncated one is bootstrapped with its mean reward / (1 - gamma), the value of
+    riding on at the episode's average pace."""
+    out = np.empty_like(rewards)
+    g = 0.0 if terminated or rewards.size == 0 else float(rewards.mean()) / (1.0 - gamma)
+    for t in range(rewards.size - 1, -1, -1):
+        g = rewards[t] + gamma * g
+        out[t] = g
+    return out
+
+
+# ---------------------------------------------------------------------- training
+def observation_scaling(observation_space) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed normalisation from the observation Box: ``mean = (low + high) / 2``,
+    ``std = (high - low) / 2``, so every channel maps onto [-1, 1]. Requires finite bounds."""
+    low = np.asarray(observation_space.low, dtype=np.float64)
+    high = np.asarray(observation_space.high, dtype=np.float64)
+    if not (np.isfinite(low).all() and np.isfinite(high).all() and (high > low).all()):
+        raise ValueError("the observation space needs finite bounds with high > low to scale it")
+    return (low + high) / 2.0, (high - low) / 2.0
+
+
+def train_bc(
+    datasets_root: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    *,
+    config: BCConfig | None = None,
+    algo: str = "ppo",
+    policy_kwargs: Mapping[str, Any] | None = None,
+    seed: int = 42,
+    tensorboard_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    data: BCData | None = None,
+) -> BCResult:
+    """Clone the oracle coach from the datasets under ``datasets_root`` (module docstring).
+
+    Args:
+        datasets_root: Minari root holding ``apexrl/moto-<rider>-v0`` for every rider in the mix.
+        output: folder for the model (``model.safetensors`` + ``model.json``); None: not saved.
+        config: :class:`BCConfig` (default settings when None).
+        algo: ``"ppo"`` (ActorCriticPolicy) or ``"sac"`` (its actor is cloned).
+        policy_kwargs: JSON form of the architecture (default :func:`default_policy_kwargs`).
+        seed: seeds the split, the sampling and torch.
+        tensorboard_dir: where TensorBoard logs ``bc/train_loss`` and ``bc/val_loss`` go.
+        progress: show a rich progress bar (stderr).
+        data: already loaded data (skips reading the datasets).
+    """
+    from apexrl.train.checkpoints import seeded_torch
+
+    cfg = config or BCConfig()
+    kwargs = dict(policy_kwargs or default_policy_kwargs(algo))
+    weights = cfg.weights
+    started = time.perf_counter()
+    if data is None:
+        data = load_bc_data(datasets_root, riders=tuple(weights), val_fraction=cfg.val_fraction,
+                            gamma=cfg.gamma, seed=seed)  # fmt: skip
+    with seeded_torch(seed):
+        result = _fit(data, cfg, weights, algo, kwargs, seed, tensorboard_dir, progress)
+    model_dir = None
+    if output is not None:
+        model_dir = save_policy(
+            output,
+            result["policy"],
+            algo=algo,
+            policy_kwargs=kwargs,
+            observation_space=data.observation_space,
+            action_space=data.action_space,
+            hyperparameters={"bc": cfg.to_dict()},
+            provenance={"seed": seed, "stage": "bc", **data.provenance,
+                        "best_epoch": result["best_epoch"],
+                        "best_val_loss": result["val"][result["best_epoch"] - 1]
+                        if result["val"] else None},  # fmt: skip
+        )
+    return BCResult(
+        policy=result["policy"],
+        train_loss=result["train"],
+        val_loss=result["val"],
+        val_loss_per_rider=result["val_per_rider"],
+        best_epoch=result["best_epoch"],
+        stopped_early=result["stopped_early"],
+        model_dir=model_dir,
+        policy_kwargs=kwargs,
+        observation_space=data.observation_space,
+        action_space=data.action_space,
+        provenance=data.provenance,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _fit(data: BCData, cfg: BCConfig, weights: dict[str, float], algo: str, kwargs: dict,
+         seed: int, tensorboard_dir, progress: bool) -> dict[str, Any]:  # fmt: skip
+    import torch as th
+
+    from apexrl.train.model_io import build_policy
+
+    mean, std = observation_scaling(data.observation_space)
+    policy = build_policy(algo, data.observation_space, int(data.action_space.shape[0]),
+                          policy_kwargs=kwargs, obs_mean=mean, obs_std=std)  # fmt: skip
+    fit_value = cfg.fit_value and algo == "ppo"
+    params = list(_actor_parameters(policy, algo))
+    if fit_value:
+        params += list(policy.mlp_extractor.value_net.parameters())
+        params += list(policy.value_net.parameters())
+    optimizer = th.optim.Adam(params, lr=cfg.learning_rate)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBC, 1]))
+    train = {r: _tensors(data.train[r]) for r in weights}
+    val = {r: _tensors(data.val[r]) for r in weights if r in data.val}
+    per_epoch = cfg.samples_per_epoch or sum(data.train[r].size for r in weights)
+    counts = _split_counts(per_epoch, weights)
+    logger = _tb_logger(tensorboard_dir)
+    curve_train: list[float] = []
+    curve_val: list[float] = []
+    curve_val_rider: list[dict[str, float]] = []
+    best = (math.inf, 0, None)
+    stopped_early = False
+    with _Progress(progress, cfg.epochs, "behaviour cloning") as bar:
+        for epoch in range(1, cfg.epochs + 1):
+            idx = {r: _draw(rng, data.train[r].size, counts[r]) for r in weights}
+            obs = th.cat([train[r][0][th.from_numpy(idx[r])] for r in weights])
+            act = th.cat([train[r][1][th.from_numpy(idx[r])] for r in weights])
+            ret = th.cat([train[r][2][th.from_numpy(idx[r])] for r in weights])
+            order = th.from_numpy(rng.permutation(obs.shape[0]))
+            policy.set_training_mode(True)
+            total, batches = 0.0, 0
+            for start in range(0, obs.shape[0], cfg.batch_size):
+                b = order[start : start + cfg.batch_size]
+                pred, value = _forward(policy, algo, obs[b], fit_value)
+                loss = th.mean((pred - act[b]) ** 2)
+                full = loss + (th.mean((value - ret[b]) ** 2) if fit_value else 0.0)
+                optimizer.zero_grad()
+                full.backward()
+                optimizer.step()
+                total += float(loss.detach())
+                batches += 1
+            curve_train.append(total / max(batches, 1))
+            policy.set_training_mode(False)
+            if val:
+                with th.no_grad():
+                    per_rider = {
+                        r: float(th.mean((_forward(policy, algo, v[0], False)[0] - v[1]) ** 2))
+                        for r, v in val.items()
+                    }
+                val_w = sum(weights[r] for r in per_rider)
+                score = sum(weights[r] * per_rider[r] for r in per_rider) / val_w
+                curve_val.append(score)
+                curve_val_rider.append({r: round(x, 6) for r, x in per_rider.items()})
+            else:
+                score = curve_train[-1]
+            if logger is not None:
+                logger.record("bc/train_loss", curve_train[-1])
+                if val:
+                    logger.record("bc/val_loss", score)
+                logger.dump(step=epoch)
+            if score < best[0] * (1.0 - cfg.min_delta):
+                best = (score, epoch, {k: v.clone() for k, v in policy.state_dict().items()})
+            bar.advance(f"epoch {epoch}: train {curve_train[-1]:.4f}"
+                        + (f", val {score:.4f}" if val else ""))  # fmt: skip
+            if epoch - best[1] >= cfg.patience:
+                stopped_early = epoch < cfg.epochs
+                break
+    if logger is not None:
+        logger.close()
+    policy.load_state_dict(best[2])
+    if algo == "ppo" and cfg.exploration_std is not None:
+        with th.no_grad():
+            policy.log_std.fill_(math.log(cfg.exploration_std))
+    policy.set_training_mode(False)
+    return {"policy": policy, "train": curve_train, "val": curve_val,
+            "val_per_rider": curve_val_rider, "best_epoch": best[1],
+            "stopped_early": stopped_early}  # fmt: skip
+
+
+def _actor_parameters(policy, algo: str):
+    if algo == "ppo":
+        yield from policy.mlp_extractor.policy_net.parameters()
+        yield from policy.action_net.parameters()
+    else:
+        yield from policy.actor.latent_pi.parameters()
+        yield from policy.actor.mu.parameters()
+
+
+def _forward(policy, algo: str, obs, with_value: bool):
+    """The deterministic action in [-1, 1]-space (before clipping) and, for PPO, the value."""
+    import torch as th
+
+    if algo == "ppo":
+        features = policy.extract_features(obs)
+        latent_pi, latent_vf = policy.mlp_extractor(features)
+        value = policy.value_net(latent_vf).flatten() if with_value else None
+        return policy.action_net(latent_pi), value
+    mean_actions, _, _ = policy.actor.get_action_dist_params(obs)
+    return th.tanh(mean_actions), None
+
+
+def _tensors(d: RiderData):
+    import torch as th
+
+    return th.from_numpy(d.obs), th.from_numpy(d.act), th.from_numpy(d.ret)
+
+
+def _split_counts(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Samples per rider: ``total`` split by ``weights`` (largest remainders get the rest)."""
+    raw = {r: total * w for r, w in weights.items()}
+    counts = {r: int(math.floor(x)) for r, x in raw.items()}
+    rest = total - sum(counts.values())
+    for r in sorted(raw, key=lambda r: raw[r] - counts[r], reverse=True)[:rest]:
+        counts[r] += 1
+    return counts
+
+
+def _draw(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
+    if count <= size:
+        return rng.permutation(size)[:count]
+    return rng.integers(0, size, count)
+
+
+def _tb_logger(folder):
+    if folder is None:
+        return None
+    from stable_baselines3.common.logger import configure
+
+    return configure(str(folder), ["tensorboard"])
+
+
+class _Progress:
+    """A rich progress bar on stderr with a status text, or nothing."""
+
+    def __init__(self, enabled: bool, total: int, description: str) -> None:
+        self.enabled, self.total, self.description = enabled, total, description
+        self._bar = self._task = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._bar = Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), "{task.fields[status]}", console=Console(stderr=True),
+                transient=True,
+            )  # fmt: skip
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.description, total=self.total, status="")
+        return self
+
+    def advance(self, status: str = "", steps: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=steps, status=status)
+
+    def update(self, completed: int, status: str = "") -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=completed, status=status)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
