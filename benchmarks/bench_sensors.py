@@ -100,8 +100,9 @@ def numpy_floor_frame(rig: CameraRig, x: float, y: float, yaw: float) -> np.ndar
         grey = np.full(u.shape, tex.outside_grey, dtype=np.int64)
         grey[sky] = GREY_SKY
         grey[inside] = tex.grey[v[inside].astype(np.int64), u[inside].astype(np.int64)]
-        acc = np.add.reduceat(grey, start[:-1])
-        frames.append(((acc + counts // 2) // counts).astype(np.uint8))
+        acc = np.add.reduceat(grey, start[:-1])  # pixels without samples: all sky
+        mean = np.where(counts > 0, (acc + counts // 2) // np.maximum(counts, 1), GREY_SKY)
+        frames.append(mean.astype(np.uint8))
     img = np.stack(frames, axis=1).reshape((rig.height_px, rig.width_px, len(frames)))
     return img[:, :, 0] if len(frames) == 1 else img
 

@@ -148,8 +148,9 @@ def test_compare_dataset_episode(cli, imported_root):
     result = cli(*args, "--episode", "1", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["lap_time_s"] == pytest.approx(101.3, abs=0.05)
-    assert "episode 0 of 'apexrl/imported-v0' did not complete its lap" in _one_red_line(
-        cli(*args, "--episode", "0")
+    assert (
+        "episode 0 of 'apexrl/imported-v0' did not complete its lap (outcome: out-lap"
+        in _one_red_line(cli(*args, "--episode", "0"))
     )
     assert "episode 9 is out of range" in _one_red_line(cli(*args, "--episode", "9"))
     assert "recorded on track 'apex_park', not" in _one_red_line(
@@ -164,3 +165,29 @@ def test_compare_usage_errors(cli, tmp_path):
     assert "--dataset needs --dataset-id" in _one_red_line(
         cli("data", "compare", "--dataset", str(tmp_path)), 2
     )
+
+
+def test_generate_json_then_refuse_then_force(cli, tmp_path):
+    args = ("data", "generate", "--laps", "2", "--num-envs", "2", "--riders", "pro")
+    result = cli(*args, "--output", str(tmp_path), "--seed", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    (pro,) = data["datasets"]
+    assert pro["dataset_id"] == "apexrl/moto-pro-v0" and pro["counts"]["episodes"] == 2
+    assert (tmp_path / "apexrl" / "moto-pro-v0" / "checksums.json").is_file()
+    again = cli(*args, "--output", str(tmp_path))
+    assert "apexrl/moto-pro-v0 already exists" in _one_red_line(again)
+    result = cli(*args, "--output", str(tmp_path), "--seed", "4", "--force")
+    assert result.exit_code == 0, result.output
+    assert "apexrl/moto-pro-v0" in result.stdout and "MINARI_DATASETS_PATH" in result.stdout
+    assert cli("data", "validate", str(tmp_path)).exit_code == 0
+
+
+def test_generate_errors(cli, tmp_path):
+    out = ("--output", str(tmp_path))
+    assert cli("data", "generate", "--laps", "0", *out).exit_code == 2
+    assert cli("data", "generate").exit_code == 2  # --output is required
+    result = cli("data", "generate", "--laps", "1", "--riders", "expert", *out)
+    assert "riders must be distinct presets from: pro, amateur" in _one_red_line(result)
+    result = cli("data", "generate", "--laps", "1", "--track", "nope", *out)
+    assert "track 'nope' not found" in _one_red_line(result)

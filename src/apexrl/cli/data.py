@@ -93,16 +93,19 @@ def generate_command(
         return
     from rich.table import Table
 
-    table = Table(title=f"datasets in {summary['output']} (seed {seed}, {summary['track']})")
-    for column in ("dataset", "episodes", "steps", "laps", "crashes", "limits", "lap time"):
-        table.add_column(column, justify="left" if column == "dataset" else "right")
+    table = Table(title=f"seed {seed}, track {summary['track']}")
+    table.add_column("dataset", no_wrap=True)
+    for column in ("episodes", "laps/crash/limit", "mean lap", "best lap"):
+        table.add_column(column, justify="right")
     for d in summary["datasets"]:
         c, lt = d["counts"], d["lap_time_s"]
-        laptime = "-" if lt["mean"] is None else f"{lt['mean']:.2f} s (best {lt['min']:.2f})"
         table.add_row(
-            d["dataset_id"], str(c["episodes"]), str(c["steps"]), str(c["laps_completed"]),
-            str(c["crashes"]), str(c["time_limits"]), laptime,
-        )  # fmt: skip
+            d["dataset_id"],
+            str(c["episodes"]),
+            f"{c['laps_completed']}/{c['crashes']}/{c['time_limits']}",
+            "-" if lt["mean"] is None else f"{lt['mean']:.2f} s",
+            "-" if lt["min"] is None else f"{lt['min']:.2f} s",
+        )
     out = console()
     out.print(table)
     out.print(f"generated in {summary['seconds']:.1f} s; load with MINARI_DATASETS_PATH={output}")

@@ -438,14 +438,17 @@ def compare_dataset_episode(
     if isinstance(episode, bool) or not 0 <= episode < total:
         raise ValueError(f"episode {episode} is out of range; dataset {dataset_id!r} has {total}")
     ep = next(iter(dataset.iterate_episodes([episode])))
+    outcome = next(iter(dataset.storage.get_episode_metadata([episode]))).get("outcome")
     infos = ep.infos or {}
-    if "s_m" not in infos or "t_s" not in infos:
+    if "s_m" not in infos or "t_s" not in infos or outcome is None:
         raise ValueError(
-            f"dataset {dataset_id!r} has no per-step distance (infos 's_m', 't_s'); "
-            "it was not written by apexrl"
+            f"dataset {dataset_id!r} has no per-step distance (infos 's_m', 't_s') or episode "
+            "outcomes; it was not written by apexrl"
         )
-    if not bool(ep.terminations[-1]):
-        raise ValueError(f"episode {episode} of {dataset_id!r} did not complete its lap")
+    if outcome != "lap":
+        raise ValueError(
+            f"episode {episode} of {dataset_id!r} did not complete its lap (outcome: {outcome})"
+        )
     v = np.asarray(ep.observations[:, CHANNELS.index("velocity")], dtype=np.float64)
     return compare_lap(
         np.asarray(infos["s_m"], dtype=np.float64),

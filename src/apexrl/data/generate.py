@@ -2,8 +2,10 @@
 
 For each rider preset, a :class:`~apexrl.envs.vector.MotoCoachVectorEnv` runs ``num_envs`` riders
 in parallel; every step's action is the oracle coach's cue (``env.oracle_action()``). One episode
-is one lap attempt: it ends when the lap is completed or the rider crashes (terminated) or at the
-env's time limit (truncated). Episodes are collected into buffers and written with Minari's own
+is one lap attempt from a rolling start on the line: it ends when the rider crashes (terminated),
+completes the lap or reaches the env's time limit (both truncated, as MotoCoach defines them);
+each episode's metadata says which (``outcome``: ``lap``, ``crash``, ``time limit``) and holds
+the lap time. Episodes are collected into buffers and written with Minari's own
 :func:`minari.create_dataset_from_buffers` (:mod:`apexrl.data.minari_io`), so they are real
 Minari datasets (observations = steps + 1 per episode) under ``output`` as Minari root.
 
@@ -18,6 +20,7 @@ episodes (crashes) and depend on timing. Seeds: rider preset ``k`` (its index in
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -58,13 +61,13 @@ class Collected:
     """Episodes of one rider and what the dataset metadata needs."""
 
     rider: str
+    track_name: str
     episodes: list[Episode]
     observation_space: Any
     action_space: Any
     dt_s: float
     seed: int
     num_envs: int
-    autoreset_mode: str
     env_steps: int
     """Vector-env steps taken (each advances ``num_envs`` riders)."""
 
@@ -78,7 +81,14 @@ def collect_episodes(
     num_envs: int | None = None,
     on_episode: Callable[[], None] | None = None,
 ) -> Collected:
-    """Run the vector env with the oracle's cues until every env has its quota of episodes."""
+    """Run the vector env with the oracle's cues until every env has its quota of episodes.
+
+    The env autoresets in Gymnasium's ``NEXT_STEP`` mode: a step that ends an episode returns its
+    final observation, and the next step only resets that env (its action is ignored). Besides
+    the Gymnasium outputs, every step records the distance driven since the episode started
+    (centre line, ``progress * track length``) and the episode time from the env's simulator
+    telemetry; they become the infos ``s_m`` and ``t_s`` (what ``apexrl data compare`` needs).
+    """
     from gymnasium.vector import AutoresetMode
 
     from apexrl.envs.vector import MotoCoachVectorEnv
@@ -89,138 +99,106 @@ def collect_episodes(
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
     envs = min(envs, laps)
     quota = np.array([laps // envs + (i < laps % envs) for i in range(envs)])
-    env = MotoCoachVectorEnv(envs, track=track, rider=rider, seed=seed)
+    env = MotoCoachVectorEnv(
+        envs, track=track, rider=rider, seed=seed, autoreset_mode=AutoresetMode.NEXT_STEP
+    )
     try:
-        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
-        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"unsupported autoreset mode {mode!r} of {type(env).__name__}")
-        recorder = _Recorder(envs, quota, mode == AutoresetMode.SAME_STEP, on_episode)
-        obs, info = env.reset(seed=seed)
-        recorder.start(obs, info)
-        steps = 0
-        while not recorder.done:
+        telemetry = env.core.sim.telemetry
+        length = env.core.track.length_m
+        obs, _ = env.reset(seed=seed)
+        rows = _Rows()
+        rows.add(obs, telemetry.progress * length, telemetry.t_s)
+        finished = np.zeros(envs, dtype=np.int64)
+        # One episode cannot outlast the env's time limit, so this bounds a correct run.
+        limit = (int(quota.max()) + 1) * (env.core.max_steps + 1)
+        while (finished < quota).any():
+            if len(rows.obs) > limit:
+                raise RuntimeError(f"episodes did not end within {limit} steps; please report")
             actions = env.oracle_action()
-            obs, rewards, terms, truncs, info = env.step(actions)
-            recorder.step(actions, obs, rewards, terms, truncs, info)
-            steps += 1
+            obs, rewards, terms, truncs, infos = env.step(actions)
+            rows.add(obs, telemetry.progress * length, telemetry.t_s, actions, rewards, terms,
+                     truncs, infos["lap_time_s"])  # fmt: skip
+            for i in np.flatnonzero(terms | truncs):
+                finished[i] += 1
+                if finished[i] <= quota[i] and on_episode is not None:
+                    on_episode()
         return Collected(
             rider=rider,
-            episodes=recorder.episodes(),
+            track_name=env.core.track.name,
+            episodes=rows.episodes(quota),
             observation_space=env.single_observation_space,
             action_space=env.single_action_space,
-            dt_s=float(getattr(env, "dt_s", 0.0)),
+            dt_s=float(env.core.dt_s),
             seed=seed,
             num_envs=envs,
-            autoreset_mode=str(mode.value),
-            env_steps=steps,
+            env_steps=len(rows.obs) - 1,
         )
     finally:
         env.close()
 
 
-class _Recorder:
-    """Per-env episode buffers fed by batched steps (Gymnasium autoreset semantics)."""
+class _Rows:
+    """Time-major record of a vector env's steps; row 0 is the reset (no action)."""
 
-    def __init__(self, envs: int, quota: np.ndarray, same_step: bool, on_episode) -> None:
-        self.envs = envs
-        self.quota = quota
-        self.same_step = same_step
-        self.on_episode = on_episode
-        self.finished: list[list[Episode]] = [[] for _ in range(envs)]
-        self.current: list[dict[str, list]] = [self._empty() for _ in range(envs)]
-        self.resetting = np.zeros(envs, dtype=bool)
+    def __init__(self) -> None:
+        self.obs: list[np.ndarray] = []
+        self.s: list[np.ndarray] = []
+        self.t: list[np.ndarray] = []
+        self.act: list[np.ndarray] = []
+        self.rew: list[np.ndarray] = []
+        self.term: list[np.ndarray] = []
+        self.trunc: list[np.ndarray] = []
+        self.lap: list[np.ndarray] = []
 
-    @staticmethod
-    def _empty() -> dict[str, list]:
-        return {"obs": [], "act": [], "rew": [], "term": [], "trunc": [], "info": []}
+    def add(self, obs, s, t, actions=None, rewards=None, terms=None, truncs=None, lap=None):
+        self.obs.append(obs.copy())
+        self.s.append(np.array(s, dtype=np.float64))
+        self.t.append(np.array(t, dtype=np.float64))
+        if actions is None:  # the reset row: pad so that index k holds step k
+            blank = np.zeros(obs.shape[0])
+            actions = np.zeros((obs.shape[0], 3), dtype=np.float32)
+            rewards, terms, truncs, lap = blank, blank > 0, blank > 0, blank
+        self.act.append(np.array(actions, dtype=np.float32))
+        self.rew.append(np.array(rewards, dtype=np.float64))
+        self.term.append(np.array(terms, dtype=bool))
+        self.trunc.append(np.array(truncs, dtype=bool))
+        self.lap.append(np.array(lap, dtype=np.float64))
 
-    @property
-    def done(self) -> bool:
-        return all(len(f) >= q for f, q in zip(self.finished, self.quota, strict=True))
-
-    def start(self, obs: np.ndarray, info: dict) -> None:
-        facts = _facts(info, self.envs)
-        for i in range(self.envs):
-            self.current[i]["obs"].append(obs[i].copy())
-            self.current[i]["info"].append(facts[i])
-
-    def step(self, actions, obs, rewards, terms, truncs, info) -> None:
-        facts = _facts(info, self.envs)
-        final_obs = info.get("final_obs") if self.same_step else None
-        for i in range(self.envs):
-            cur = self.current[i]
-            if self.resetting[i]:  # NEXT_STEP: this step only reset env i
-                self.resetting[i] = False
-                cur["obs"].append(obs[i].copy())
-                cur["info"].append(facts[i])
-                continue
-            ended = bool(terms[i] or truncs[i])
-            cur["act"].append(np.asarray(actions[i], dtype=np.float32).copy())
-            cur["rew"].append(float(rewards[i]))
-            cur["term"].append(bool(terms[i]))
-            cur["trunc"].append(bool(truncs[i]))
-            if ended and self.same_step:
-                cur["obs"].append(np.asarray(final_obs[i]).copy())
-                cur["info"].append(_facts_one(info.get("final_info"), i) or facts[i])
-            else:
-                cur["obs"].append(obs[i].copy())
-                cur["info"].append(facts[i])
-            if not ended:
-                continue
-            if len(self.finished[i]) < self.quota[i]:
-                self.finished[i].append(_episode(cur))
-                if self.on_episode is not None:
-                    self.on_episode()
-            self.current[i] = self._empty()
-            if self.same_step:
-                self.current[i]["obs"].append(obs[i].copy())
-                self.current[i]["info"].append(facts[i])
-            else:
-                self.resetting[i] = True
-
-    def episodes(self) -> list[Episode]:
-        return [ep for per_env in self.finished for ep in per_env]
-
-
-def _facts(info: dict, envs: int) -> list[dict[str, float]]:
-    return [_facts_one(info, i) for i in range(envs)]
-
-
-def _facts_one(info: dict | None, i: int) -> dict[str, float]:
-    """The per-step facts a dataset keeps from the env's batched info."""
-    if not info:
-        return {}
-    out = {}
-    for key in ("s_m", "t_s", "lap_completed", "crashed"):
-        if key in info:
-            out[key] = float(np.asarray(info[key])[i])
-    return out
-
-
-def _episode(cur: dict[str, list]) -> Episode:
-    infos = {
-        key: np.array([f.get(key, np.nan) for f in cur["info"]])
-        for key in ("s_m", "t_s")
-        if all(key in f for f in cur["info"])
-    }
-    last = cur["info"][-1]
-    terminated = cur["term"][-1]
-    if not terminated:
-        outcome = "time limit"
-    elif last.get("crashed", 0.0) > 0:
-        outcome = "crash"
-    else:
-        outcome = "lap"
-    lap_time = float(last.get("t_s", np.nan)) if outcome == "lap" else float("nan")
-    return Episode(
-        observations=np.stack(cur["obs"]).astype(np.float32),
-        actions=np.stack(cur["act"]).astype(np.float32),
-        rewards=np.asarray(cur["rew"], dtype=np.float64),
-        terminations=np.asarray(cur["term"], dtype=bool),
-        truncations=np.asarray(cur["trunc"], dtype=bool),
-        infos=infos,
-        metadata={"outcome": outcome, "lap_time_s": lap_time},
-    )
+    def episodes(self, quota: np.ndarray) -> list[Episode]:
+        """Env by env, its first ``quota[i]`` episodes (NEXT_STEP layout, module docs)."""
+        obs, s, t = np.stack(self.obs), np.stack(self.s), np.stack(self.t)
+        act, rew, lap = np.stack(self.act), np.stack(self.rew), np.stack(self.lap)
+        term, trunc = np.stack(self.term), np.stack(self.trunc)
+        out = []
+        for i, wanted in enumerate(quota):
+            ends = np.flatnonzero(term[:, i] | trunc[:, i])[:wanted]
+            start = 0
+            for end in ends:
+                steps = slice(start + 1, end + 1)
+                span = slice(start, end + 1)
+                if term[end, i]:
+                    outcome = "crash"
+                elif lap[end, i] > 0:
+                    outcome = "lap"
+                else:
+                    outcome = "time limit"
+                out.append(
+                    Episode(
+                        observations=obs[span, i],
+                        actions=act[steps, i],
+                        rewards=rew[steps, i],
+                        terminations=term[steps, i],
+                        truncations=trunc[steps, i],
+                        infos={"s_m": s[span, i], "t_s": t[span, i]},
+                        metadata={
+                            "outcome": outcome,
+                            "lap_time_s": float(lap[end, i]) if outcome == "lap" else math.nan,
+                            "env_index": i,
+                        },
+                    )
+                )
+                start = end + 1  # NEXT_STEP: the following row is that env's reset
+        return out
 
 
 def generate_datasets(
@@ -248,6 +226,9 @@ def generate_datasets(
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    from apexrl.tracks.library import load_track
+
+    load_track(track)  # a bad track spec fails here, before any work starts
     root = Path(output)
     ids = [dataset_id(r) for r in riders]
     require_absent(root, ids, force)
@@ -266,7 +247,7 @@ def generate_datasets(
             summaries.append(_write(root, collected, track, seed, force))
     return {
         "output": str(root),
-        "track": track,
+        "track": str(track),
         "seed": seed,
         "laps_per_rider": laps,
         "seconds": round(time.perf_counter() - started, 3),
@@ -276,6 +257,7 @@ def generate_datasets(
 
 def _write(root: Path, c: Collected, track: str, seed: int, force: bool) -> dict[str, Any]:
     from apexrl import __version__
+    from apexrl.riders.rider import PRESET_RANGES
 
     outcomes = [ep.metadata["outcome"] for ep in c.episodes]
     lap_times = [ep.metadata["lap_time_s"] for ep in c.episodes if ep.metadata["outcome"] == "lap"]
@@ -288,8 +270,10 @@ def _write(root: Path, c: Collected, track: str, seed: int, force: bool) -> dict
     }
     metadata = {
         "kind": "generated",
-        "track": track,
+        "track": c.track_name,
+        "track_spec": str(track),
         "rider": c.rider,
+        "rider_profile": {k: list(v) for k, v in PRESET_RANGES[c.rider].items()},
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seed": seed,
         "env_seed": c.seed,
@@ -311,8 +295,8 @@ def _write(root: Path, c: Collected, track: str, seed: int, force: bool) -> dict
         action_space=c.action_space,
         metadata=metadata,
         description=(
-            f"{c.rider} riders on {track}: one episode per lap attempt (completed lap, crash or "
-            "time limit), 8 telemetry channels, oracle-coach haptic cues as actions."
+            f"{c.rider} riders on {c.track_name}: one episode per lap attempt (completed lap, "
+            "crash or time limit), 8 telemetry channels, oracle-coach haptic cues as actions."
         ),
         algorithm_name="apexrl oracle coach",
         env_spec=_env_spec(track, c.rider),

@@ -46,7 +46,7 @@ import csv
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -305,7 +305,7 @@ def _read_aim(path: Path, brake_full_scale_bar: float) -> RawLog:
     )
     if len(beacons) >= 2:
         laps = tuple(float(b) for b in np.diff(beacons))
-        raw = _replace(raw, logger_lap_times_s=laps)
+        raw = replace(raw, logger_lap_times_s=laps)
     return raw
 
 
@@ -487,7 +487,7 @@ def _assemble(
         throttle=None if out["throttle"] is None else np.clip(out["throttle"], 0.0, 1.0),
         brake=None if brake is None else np.clip(brake, 0.0, 1.0),
         sources=sources,
-        metadata={**metadata, "_t0": f"{t0:.3f}"},
+        metadata=metadata,
     )
 
 
@@ -503,13 +503,7 @@ def _with_logger_laps(
     starts = list(t[rows[np.flatnonzero(np.diff(laps[rows]) != 0) + 1]])
     if rows[0] > 0:  # numbering starts mid-file: that row is the first line crossing
         starts.insert(0, t[rows[0]])
-    return _replace(raw, logger_lap_times_s=tuple(float(x) for x in np.diff(starts)))
-
-
-def _replace(raw: RawLog, **changes: Any) -> RawLog:
-    from dataclasses import replace
-
-    return replace(raw, **changes)
+    return replace(raw, logger_lap_times_s=tuple(float(x) for x in np.diff(starts)))
 
 
 # ====================================================================== alignment
@@ -875,7 +869,7 @@ def import_log(
         alignment=alignment,
         laps=laps,
         channel_sources=sources,
-        metadata={k: v for k, v in raw.metadata.items() if not k.startswith("_")},
+        metadata=dict(raw.metadata),
         logger_lap_times_s=raw.logger_lap_times_s,
         sample_rate_hz=float(1.0 / np.median(dt)),
     )
@@ -1057,8 +1051,8 @@ def imported_episodes(imported: ImportedTelemetry, *, complete_only: bool = Fals
     Observations are clipped into the MotoCoach observation space, as the env clips its own
     (:func:`clipped_samples` counts what was clipped). A logged lap was ridden without apexrl's
     coach, so every action is :data:`~apexrl.data.minari_io.NO_CUE_ACTION` and every reward 0 (a
-    log has no reward). A complete lap ends terminated (the line was crossed); partial laps end
-    truncated.
+    log has no reward). Every episode ends truncated, as MotoCoach ends a completed lap (nothing
+    in a log is a crash); the episode metadata ``outcome`` says ``lap`` or which partial lap.
     """
     space = observation_space()
     episodes = []
@@ -1071,7 +1065,7 @@ def imported_episodes(imported: ImportedTelemetry, *, complete_only: bool = Fals
         steps = k - 1
         term = np.zeros(steps, dtype=bool)
         trunc = np.zeros(steps, dtype=bool)
-        (term if lap.complete else trunc)[-1] = True
+        trunc[-1] = True
         episodes.append(
             Episode(
                 observations=np.clip(lap.observations(), space.low, space.high),

@@ -109,7 +109,7 @@ class OracleCoach:
         *,
         bike: MotorcycleParams | None = None,
         speed_fraction: float = 1.0,
-        grip_margin: float = 0.92,
+        grip_margin: float = 0.95,
         lateral_full_scale_m: float = 2.0,
         lateral_deadband_m: float = 0.3,
         speed_full_scale: float = 0.08,

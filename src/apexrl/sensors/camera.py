@@ -30,7 +30,7 @@ left, which is what is drawn here.
 Scene, as grey levels: the floor texture of :mod:`apexrl.sensors.raster` (off-track floor 45,
 road 100, dashed centre line 175, white border lines 240), the sky/wall 190 above the horizon, and
 the objects of :class:`~apexrl.sensors.objects.ObjectsState` as solid upright boxes standing on
-the floor: boxes 0.30 m tall and light (base grey 240), bot cars 0.15 m tall and dark (base 70),
+the floor: boxes 0.30 m tall and light (base grey 240), bot cars 0.15 m tall and dark (base 40),
 each with the rectangle (centre, yaw, length, width) it has there. A face's grey is its base times
 ``0.65 + 0.35 max(0, n . l)`` for the face normal ``n`` and a fixed world light direction ``l``
 (azimuth 30 deg), so two visible faces of a box differ; the nearest surface along each pixel's
@@ -277,7 +277,8 @@ def _pixel_rays(model: CameraModel, h: int, w: int) -> np.ndarray:
 def _floor_samples(model: CameraModel, h: int, w: int, cams_m: np.ndarray):
     """Anti-aliasing samples of the floor: ``(start (H*W + 1,) int64, points (C, S, 2))``.
 
-    Pixel ``p`` averages the samples ``start[p]:start[p + 1]``: a regular grid of sub-pixel rays,
+    Pixel ``p`` averages the samples ``start[p]:start[p + 1]`` (none: entirely sky): a regular
+    grid of sub-pixel rays,
     as many per pixel as it takes for neighbouring samples to land at most
     :data:`AA_SPACING_M` apart on the floor (the footprint grows with distance, mostly along
     the view direction), at most ``AA_MAX_ROWS x AA_MAX_COLS``. ``points`` are their car-frame
@@ -307,8 +308,8 @@ def _floor_samples(model: CameraModel, h: int, w: int, cams_m: np.ndarray):
         n_rows = np.clip(np.ceil(along / AA_SPACING_M), 1, AA_MAX_ROWS)
         n_cols = np.clip(np.ceil(across / AA_SPACING_M), 1, AA_MAX_COLS)
     all_sky = ~np.isfinite(x_lo)  # even the pixel's lower edge is above the horizon
-    n_rows[all_sky] = 1
-    n_cols[all_sky] = 1
+    n_rows[all_sky] = 0  # no samples: the kernel paints the sky
+    n_cols[all_sky] = 0
     n_rows = n_rows.astype(np.int64).reshape(-1)
     n_cols = n_cols.astype(np.int64).reshape(-1)
     counts = n_rows * n_cols
