@@ -56,10 +56,15 @@ def test_import_table_and_fitted_alignment(cli):
     assert "logged: column 8 'TPS' [%]" in out and "derived: steady-state lean" in out
 
 
-def test_import_refuses_existing_dataset(cli, imported_root):
+def test_import_refuses_existing_dataset(cli, imported_root, tmp_path):
     root, _ = imported_root
     result = cli("data", "import", str(RACECHRONO), "--origin", ORIGIN, "-o", str(root))
     assert "apexrl/imported-v0 already exists" in _one_red_line(result)
+    args = ("data", "import", str(AIM), "-o", str(tmp_path), "--dataset-id", "me/aim-v1")
+    result = cli(*args, "--complete-only", "--json")
+    assert result.exit_code == 0, result.output
+    assert cli("data", "validate", str(tmp_path / "me" / "aim-v1"), "--json").exit_code == 0
+    assert "1 episodes" in " ".join(cli("data", "validate", str(tmp_path)).stdout.split())
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from apexrl.riders import (
     sample_rider,
 )
 from apexrl.riders import haptics as hp
-from apexrl.riders.rider import SPEED_LEVELS
+from apexrl.riders.rider import SPEED_LEVELS, level_position, target_speed
 from apexrl.sim import BatchSim
 from apexrl.vehicles.params import MotorcycleParams
 
@@ -138,8 +138,10 @@ def test_rolling_start_is_on_the_intended_line_at_the_target_speed(oval_profile)
     batch.start(np.arange(2), [pro, nominal_rider("amateur")], [np.random.default_rng(0)] * 2)
     state = sim.state
     assert state[0, 1] == pytest.approx(oval_profile.line_offset_m[0], abs=1e-9)
-    expected_v = np.interp(pro.speed_fraction, SPEED_LEVELS, np.arange(len(SPEED_LEVELS)))
-    assert expected_v > 0
+    level = float(level_position(pro.speed_fraction))
+    table, ds = oval_profile.speed_table_mps, oval_profile.track.ds_m
+    v_target = target_speed(0.0, level, 0.0, pro.braking_point_error_m, table, ds)
+    assert state[0, 3] == pytest.approx(v_target, rel=1e-12)
     assert 0 < state[1, 3] < state[0, 3]  # the amateur rolls off slower
     # Steady lean of the start curvature: a_y = g tan(roll).
     np.testing.assert_allclose(state[:, 7], 9.81 * np.tan(state[:, 4]))

@@ -155,6 +155,9 @@ def import_command(
         str, typer.Option("--dataset-id", help="Dataset id for --output.")
     ] = "apexrl/imported-v0",
     brake_full_scale_bar: BrakeScaleOpt = 20.0,
+    complete_only: Annotated[
+        bool, typer.Option("--complete-only", help="Write only complete laps to --output.")
+    ] = False,
     force: ForceOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -169,7 +172,11 @@ def import_command(
     if output is not None:
         data["dataset"] = {
             "dataset_id": dataset_id,
-            "path": str(write_imported_dataset(imported, output, dataset_id, force=force)),
+            "path": str(
+                write_imported_dataset(
+                    imported, output, dataset_id, force=force, complete_only=complete_only
+                )
+            ),
         }
     if json_output:
         print_json(data)
