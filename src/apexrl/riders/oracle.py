@@ -44,6 +44,8 @@ _NUMBA = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy
 
 DEFAULT_LATENCY_S = 0.45
 """Latency assumed when the rider's is not given: a typical 250 ms plus the response lag, s."""
+BRAKING_ZONE_DROP = 1e-3
+"""Relative drop of the target speed over the look-ahead that marks a braking zone."""
 _LEVELS = np.asarray(SPEED_LEVELS)
 _LEVEL_INDEX = np.arange(_LEVELS.size, dtype=np.float64)
 
@@ -81,7 +83,8 @@ def oracle_kernel(
         v_target = profile_speed(x, level, line_bias[b], table, ds)
         v_pred = max(v[b] + ax_g[b] * g * lat_s, 0.0)
         rel = (v_target - v_pred) / max(v_target, 1.0)
-        if rel > 0.0 and v_target < profile_speed(s[b], level, line_bias[b], table, ds):
+        v_here = profile_speed(s[b], level, line_bias[b], table, ds)
+        if rel > 0.0 and v_target < (1.0 - BRAKING_ZONE_DROP) * v_here:
             rel = 0.0  # a braking zone: never "more throttle" there
         urgency = 0.0
         if abs(rel) > speed_dead:
