@@ -128,7 +128,7 @@ def rewards_test_command(
 
     This runs FILE with your privileges; it is not a sandbox.
     """
-    from apexrl.deepracer.episode import run_reward_test
+    from apexrl.deepracer.reward_test import run_reward_test
     from apexrl.tracks.library import load_track
 
     if plot is not None:

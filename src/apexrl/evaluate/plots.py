@@ -93,7 +93,7 @@ def plot_speed_maps(track: Track, traces: Mapping[str, Trace | None],
     if not items:
         raise ValueError("no trace to plot")
     fig = _figure((6.0 * len(items) + 1.0, 6.0))
-    axes = np.atleast_1d(fig.subplots(1, len(items), sharex=True, sharey=True))
+    axes = np.atleast_1d(fig.subplots(1, len(items)))
     kmh = 3.6
     vmax = max(float(tr.speed_mps.max()) for _, tr in items) * kmh
     vmin = min(float(tr.speed_mps.min()) for _, tr in items) * kmh
