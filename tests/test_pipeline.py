@@ -1,28 +1,114 @@
-"""The main job: one fresh folder per run, every artifact, nothing overwritten, errors stop it."""
+"""The main job: one fresh folder per run, every artifact, nothing overwritten, errors stop it,
+and an interrupted run continues in its own folder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 
 import pytest
 
 from apexrl import pipeline
 from apexrl.tracks.library import load_track
 
+OVAL = "oval:a=300,b=150,width=12"
+TINY = {"track": OVAL, "laps": 2, "timesteps": 2048, "eval_episodes": 2, "progress": False}
+"""Every step on a 1.45 km oval: 2 laps per rider, one PPO rollout, 2 evaluation laps (~15 s)."""
 
-def test_pipeline_writes_every_artifact_of_the_optimal_lap_step(tmp_path):
-    out = tmp_path / "run"
-    summary = pipeline.run(track="stadium:straight=100,radius=20,width=8", output=out)
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    summary = pipeline.run(output=out, **TINY)
+    return out, summary
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pipeline_writes_every_artifact(tiny_run):
+    out, summary = tiny_run
     names = {p.name for p in out.iterdir()}
-    assert {"optimal_lap.png", "raceline.csv", "optimal_lap.json", "summary.json"} <= names
-    assert "pipeline.log" in names
-    lap = json.loads((out / "optimal_lap.json").read_text())
-    assert lap["raceline_lap_time_s"] < lap["centerline_lap_time_s"]
-    assert summary["steps"]["optimal_lap"]["raceline_lap_time_s"] == lap["raceline_lap_time_s"]
+    assert {"optimal_lap.png", "raceline.csv", "optimal_lap.json", "run.json", "pipeline.log",
+            "evaluation.json", "lap_times.png", "speed_map.png", "haptic_cues.png",
+            "summary.json", "datasets", "bc", "ppo", "tensorboard"} <= names  # fmt: skip
+    for rider in ("pro", "amateur"):
+        assert (out / "datasets" / "apexrl" / f"moto-{rider}-v0" / "checksums.json").is_file()
+    assert {p.name for p in (out / "bc").iterdir()} >= {"model.json", "model.safetensors"}
+    assert {p.name for p in (out / "ppo" / "model").iterdir()} == {
+        "model.json", "model.safetensors", "model_sb3.zip"}  # fmt: skip
+    assert {p.name for p in (out / "tensorboard").iterdir()} == {"bc", "ppo"}
     # The racing line file is itself a track.
-    line = load_track(out / "raceline.csv")
-    assert line.closed
+    assert load_track(out / "raceline.csv").closed
     assert (out / "optimal_lap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_evaluation_json_has_the_promised_numbers(tiny_run):
+    out, summary = tiny_run
+    ev = json.loads((out / "evaluation.json").read_text())
+    for key in ("lap_time_mean_s", "lap_time_std_s", "lap_time_min_s", "lap_time_max_s",
+                "reward_mean", "success_rate", "safety_violations_total",
+                "safety_violations_per_episode"):  # fmt: skip
+        assert key in ev
+    coaching = ev["coaching"]
+    for key in ("amateur_lap_time_s", "coached_lap_time_s", "oracle_lap_time_s",
+                "pro_lap_time_s", "optimal_lap_time_s", "gap_closed_fraction",
+                "amateur_violations_per_episode", "coached_violations_per_episode"):  # fmt: skip
+        assert key in coaching
+    lap = json.loads((out / "optimal_lap.json").read_text())
+    assert coaching["optimal_lap_time_s"] == lap["raceline_lap_time_s"]
+    assert ev["seed"] == pipeline.evaluation_seed(42) != 42  # not PPO's training riders
+    assert summary["steps"]["evaluate"]["coaching"] == coaching
+
+
+def test_export_is_skipped_with_a_notice(tiny_run):
+    out, summary = tiny_run
+    assert summary["steps"]["export"] == {"skipped": pipeline.EXPORT_NOTICE}
+    assert "export skipped" in (out / "pipeline.log").read_text()
+
+
+def test_the_models_carry_their_provenance(tiny_run):
+    from apexrl.train.model_io import load_policy
+
+    out, _ = tiny_run
+    prov = load_policy(out / "ppo" / "model").metadata["provenance"]
+    assert prov["seed"] == 42 and prov["track"] == OVAL
+    assert prov["init_policy"] == str(out / "bc")
+    assert prov["num_timesteps"] == 2048
+    assert "apexrl/moto-amateur-v0" in load_policy(out / "bc").metadata["provenance"]["datasets"]
+
+
+def test_resume_keeps_finished_steps_and_reproduces_the_run(tiny_run, tmp_path):
+    out, summary = tiny_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    kept = [run / "bc" / "model.safetensors",
+            run / "datasets" / "apexrl" / "moto-pro-v0" / "checksums.json"]  # fmt: skip
+    before = [_sha(p) for p in kept]
+    # Interrupted during PPO: no final model, no evaluation, no summary.
+    shutil.rmtree(run / "ppo")
+    (run / "evaluation.json").unlink()
+    (run / "summary.json").unlink()
+    again = pipeline.run(output=run, resume=True, progress=False)
+    assert again["resumed"] and again["settings"] == summary["settings"]
+    assert [_sha(p) for p in kept] == before
+    # Same seed, same BC model: PPO and the evaluation come out identical.
+    ev_then = summary["steps"]["evaluate"]["coaching"]
+    assert json.loads((run / "evaluation.json").read_text())["coaching"] == ev_then
+    assert "pipeline resumed" in (run / "pipeline.log").read_text()
+
+
+def test_resume_refuses_other_settings_and_non_runs(tiny_run, tmp_path):
+    out, _ = tiny_run
+    with pytest.raises(ValueError, match="other settings: the run has laps=2"):
+        pipeline.run(output=out, resume=True, laps=3, progress=False)
+    with pytest.raises(FileNotFoundError, match="not an apexrl run folder"):
+        pipeline.run(output=tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match="resume needs the folder"):
+        pipeline.run(resume=True, progress=False)
 
 
 def test_pipeline_never_writes_into_a_used_folder(tmp_path):
@@ -30,24 +116,59 @@ def test_pipeline_never_writes_into_a_used_folder(tmp_path):
     out.mkdir()
     (out / "mine.txt").write_text("user data")
     with pytest.raises(FileExistsError, match="never overwrites"):
-        pipeline.run(track="circle:radius=30,width=6", output=out)
+        pipeline.run(track="circle:radius=30,width=6", output=out, progress=False)
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
 
 
 def test_a_failing_step_leaves_no_summary_and_logs_the_error(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match="not found"):
-        pipeline.run(track="no-such-track", output=out)
+        pipeline.run(track="no-such-track", output=out, progress=False)
     assert not (out / "summary.json").exists()
     assert "pipeline failed" in (out / "pipeline.log").read_text()
 
 
+def test_a_failing_training_step_stops_the_run(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("trainer exploded")
+
+    monkeypatch.setattr(pipeline, "train", broken)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="trainer exploded"):
+        pipeline.run(output=out, skip_data=True, **{**TINY, "laps": 1})
+    assert not (out / "summary.json").exists()
+    assert not (out / "evaluation.json").exists()
+    log = (out / "pipeline.log").read_text()
+    assert "pipeline failed in step train: trainer exploded" in log
+
+
+def test_skipping_data_and_training_skips_the_evaluation_too(tmp_path):
+    summary = pipeline.run(output=tmp_path / "run", skip_data=True, skip_train=True,
+                           skip_export=True, **TINY)  # fmt: skip
+    steps = summary["steps"]
+    assert steps["data"]["skipped"] == "--skip-data"
+    assert steps["bc"]["skipped"] == steps["ppo"]["skipped"] == "--skip-train"
+    assert steps["evaluate"]["skipped"].startswith("no model to evaluate")
+    assert steps["export"] == {"skipped": "--skip-export"}
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_bad_settings_fail_before_any_folder_is_made(tmp_path):
+    with pytest.raises(ValueError, match="laps must be a positive integer"):
+        pipeline.run(output=tmp_path / "run", laps=0, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_pipeline_cli_exit_codes(cli, tmp_path):
-    ok = cli(
-        "pipeline", "--track", "circle:radius=30,width=6", "--output", str(tmp_path / "a"), "--json"
-    )
+    fast = ("--track", OVAL, "--skip-data", "--skip-train", "--skip-export", "--json")
+    ok = cli("pipeline", *fast, "--output", str(tmp_path / "a"))
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["steps"]["optimal_lap"]["track"]
     bad = cli("pipeline", "--track", "no-such-track", "--output", str(tmp_path / "b"))
     assert bad.exit_code == 1
     assert "not found" in bad.output
+    used = cli("pipeline", *fast, "--output", str(tmp_path / "a"))
+    assert used.exit_code == 1 and "never overwrites" in used.output
+    again = cli("pipeline", "--resume", *fast[2:], "--output", str(tmp_path / "a"))
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["resumed"] is True

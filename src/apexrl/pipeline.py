@@ -1,13 +1,23 @@
 """The main job behind ``./run_pipeline.sh`` and ``apexrl pipeline``.
 
-Today the pipeline runs the foundation end to end: track -> minimum-curvature racing line ->
-QSS optimal lap on the centre line and on the racing line -> plot and files. The coaching steps
-(data -> BC -> PPO -> evaluate -> export) join here as they land; each step is a function of this
-module with the same parameters as :func:`run`, so Python users can run any one of them alone.
+Steps, in order, each a function of this module that Python users can run alone:
 
-Every run writes into its own folder (default ``runs/<UTC timestamp>/``) and refuses to write into
-a folder that already has files in it. Files are written atomically; ``pipeline.log`` records
-each step and ``summary.json`` is written last, only when every step succeeded.
+1. ``optimal_lap``: minimum-curvature racing line and QSS optimal lap of the track (plot, CSV,
+   ``optimal_lap.json``); its lap time is the "optimal" row of the evaluation.
+2. :func:`generate_data`: the pro and amateur Minari datasets (oracle-coached laps) in
+   ``datasets/`` (:func:`apexrl.data.generate.generate_datasets`).
+3. :func:`train`: behaviour cloning (``bc/``) and PPO fine-tuning from it (``ppo/``), with
+   TensorBoard logs in ``tensorboard/`` and checkpoints in ``ppo/checkpoints/``.
+4. :func:`evaluate`: the learned coach against the amateur alone, the oracle coach, the pro and
+   the optimal lap: ``evaluation.json`` and PNGs.
+5. :func:`export`: arrives with the Edge export issue; until then it is skipped with a notice.
+
+Every run writes into its own folder (default ``runs/<UTC timestamp>/``) and refuses a folder that
+already has files in it, except with ``resume=True``, which continues an interrupted run in ITS
+folder: finished steps are kept (their files are checked), PPO continues from its latest valid
+checkpoint, and the run's own settings (``run.json``) are used. Files are written atomically;
+``pipeline.log`` records each step; a failing step stops the run with its error, and
+``summary.json`` is written last, only when every step succeeded.
 """
 
 from __future__ import annotations
@@ -15,9 +25,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from apexrl.config import runs_dir
 from apexrl.io_utils import write_json_atomic, write_text_atomic
@@ -25,6 +36,50 @@ from apexrl.io_utils import write_json_atomic, write_text_atomic
 log = logging.getLogger("apexrl.pipeline")
 
 DEFAULT_TRACK = "apex_park"
+RUN_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
+DATASETS_DIR = "datasets"
+BC_DIR = "bc"
+PPO_DIR = "ppo"
+TENSORBOARD_DIR = "tensorboard"
+DATA_FILE = "data.json"
+BC_FILE = "bc.json"
+TRAIN_FILE = "train.json"
+STEPS = ("optimal_lap", "data", "bc", "ppo", "evaluate", "export")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The settings of one run (``run.json``); a resumed run keeps them."""
+
+    track: str = DEFAULT_TRACK
+    """Track spec (built-in name, shape spec, file)."""
+    laps: int = 100
+    """Lap attempts per rider dataset."""
+    timesteps: int = 100_000
+    """PPO env steps."""
+    eval_episodes: int = 10
+    """Lap attempts per evaluation condition."""
+    seed: int = 42
+    """Seeds the datasets, BC, PPO and (derived) the evaluation riders."""
+    vehicle: str = "motorcycle"
+    """Vehicle of the optimal-lap step."""
+
+    def __post_init__(self) -> None:
+        for name in ("laps", "timesteps", "eval_episodes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+
+def evaluation_seed(seed: int) -> int:
+    """The first env seed of the evaluation riders: derived from ``seed`` so they are not the
+    riders PPO trained on (its envs use ``seed + i``)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, 0xE7A1]).generate_state(1)[0] % 2**31)
 
 
 @dataclass(frozen=True)
@@ -47,24 +102,35 @@ class OptimalLapSummary:
         return data
 
 
-def prepare_output(output: str | Path | None) -> Path:
-    """Create the run folder; refuse a folder that already holds files (never overwrite a run)."""
+def prepare_output(output: str | Path | None, *, resume: bool = False) -> Path:
+    """Create the run folder; refuse a folder that already holds files (never overwrite a run),
+    unless ``resume`` (then it must be an apexrl run folder)."""
     if output is None:
+        if resume:
+            raise ValueError("resume needs the folder of the run to continue (--output RUN)")
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         folder = runs_dir() / stamp
     else:
         folder = Path(output)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"output {str(folder)!r} exists and is not a folder")
+    if resume:
+        if not (folder / RUN_FILE).is_file():
+            raise FileNotFoundError(
+                f"{str(folder)!r} is not an apexrl run folder (no {RUN_FILE}); nothing to resume"
+            )
+        return folder
     if folder.is_dir() and any(folder.iterdir()):
         raise FileExistsError(
             f"output folder {str(folder)!r} already has files; apexrl never overwrites a run. "
-            "Choose a new --output (the default is a fresh runs/<timestamp>/ folder)."
+            "Choose a new --output (the default is a fresh runs/<timestamp>/ folder), or pass "
+            "--resume to continue an interrupted run in it."
         )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
+# ---------------------------------------------------------------------- steps
 def optimal_lap(
     output: Path, *, track: str = DEFAULT_TRACK, vehicle: str = "motorcycle"
 ) -> OptimalLapSummary:
@@ -120,41 +186,299 @@ def optimal_lap(
     return summary
 
 
-def run(
+def generate_data(
+    output: str | Path,
     *,
     track: str = DEFAULT_TRACK,
+    laps: int = 100,
+    seed: int = 42,
+    progress: bool = True,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Write the pro and amateur datasets into ``output/datasets`` (a Minari root) and
+    ``output/datasets/data.json``; with ``resume``, datasets already complete there are kept."""
+    from apexrl.data.generate import RIDERS, dataset_id, generate_datasets
+    from apexrl.data.minari_io import dataset_path
+
+    root = Path(output) / DATASETS_DIR
+    done = [r for r in RIDERS if (dataset_path(root, dataset_id(r)) / "checksums.json").is_file()]
+    if resume and len(done) == len(RIDERS) and (root / DATA_FILE).is_file():
+        log.info("data: kept the datasets in %s", root)
+        return json.loads((root / DATA_FILE).read_text(encoding="utf-8"))
+    todo = [r for r in RIDERS if not resume or r not in done] or list(RIDERS)
+    summary = generate_datasets(root, laps=laps, seed=seed, track=track, riders=todo,
+                                progress=progress, force=resume)  # fmt: skip
+    if resume and len(todo) < len(RIDERS) and (root / DATA_FILE).is_file():
+        kept = json.loads((root / DATA_FILE).read_text(encoding="utf-8"))
+        summary["datasets"] = [d for d in kept["datasets"] if d["rider"] not in todo] + summary[
+            "datasets"
+        ]
+    for d in summary["datasets"]:
+        log.info("data: %s: %s", d["dataset_id"], d["counts"])
+    write_json_atomic(root / DATA_FILE, summary)
+    return summary
+
+
+def train(
+    output: str | Path,
+    *,
+    track: str = DEFAULT_TRACK,
+    timesteps: int = 100_000,
+    seed: int = 42,
+    datasets: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Behaviour cloning on the datasets (``output/bc``), then PPO from that policy
+    (``output/ppo``). ``datasets`` is the Minari root (default ``output/datasets``); without
+    datasets there, PPO starts from a fresh policy (logged). With ``resume``, a finished BC model
+    is kept and PPO continues from its latest valid checkpoint."""
+    from apexrl.data.generate import RIDERS, dataset_id
+    from apexrl.data.minari_io import dataset_path
+    from apexrl.train.bc import train_bc
+    from apexrl.train.rl import train_rl
+
+    out = Path(output)
+    root = Path(datasets) if datasets is not None else out / DATASETS_DIR
+    bc_dir = out / BC_DIR
+    result: dict[str, Any] = {}
+    have = all((dataset_path(root, dataset_id(r)) / "data").is_dir() for r in RIDERS)
+    if resume and (bc_dir / "model.json").is_file() and (bc_dir / BC_FILE).is_file():
+        result["bc"] = json.loads((bc_dir / BC_FILE).read_text(encoding="utf-8"))
+        log.info("bc: kept the model in %s", bc_dir)
+    elif have:
+        bc = train_bc(root, bc_dir, seed=seed, tensorboard_dir=out / TENSORBOARD_DIR / "bc",
+                      progress=progress)  # fmt: skip
+        result["bc"] = bc.summary()
+        write_json_atomic(bc_dir / BC_FILE, result["bc"])
+        log.info("bc: %d epochs (best %d), validation MSE %s, %.1f s", len(bc.train_loss),
+                 bc.best_epoch, result["bc"]["best_val_loss"], bc.seconds)  # fmt: skip
+    else:
+        result["bc"] = {"skipped": f"no datasets in {root}: PPO starts from a fresh policy"}
+        log.warning("bc: skipped: no datasets in %s; PPO starts from a fresh policy", root)
+    init = bc_dir if (bc_dir / "model.json").is_file() else None
+    rl = train_rl(out / PPO_DIR, timesteps=timesteps, track=track, seed=seed, init_policy=init,
+                  resume=resume, tensorboard_dir=out / TENSORBOARD_DIR / "ppo",
+                  progress=progress, provenance={"datasets_root": str(root)})  # fmt: skip
+    result["ppo"] = rl.summary()
+    log.info("ppo: %d steps (resumed from %s), %.0f env-steps/s", rl.timesteps, rl.resumed_from,
+             rl.env_steps_per_s)  # fmt: skip
+    write_json_atomic(out / PPO_DIR / TRAIN_FILE, result)
+    return result
+
+
+def evaluate(
+    output: str | Path,
+    *,
+    track: str = DEFAULT_TRACK,
+    eval_episodes: int = 10,
+    seed: int = 42,
+    model: str | Path | None = None,
+    optimal_lap_s: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Coaching efficacy of ``model`` (default ``output/ppo/model``) on ``track``: writes
+    ``output/evaluation.json`` and its PNGs (:func:`apexrl.evaluate.coaching.evaluate_coach`),
+    with the evaluation riders seeded by :func:`evaluation_seed`."""
+    from apexrl.evaluate.coaching import evaluate_coach
+
+    path = Path(model) if model is not None else Path(output) / PPO_DIR / "model"
+    result = evaluate_coach(path, output, track=track, episodes=eval_episodes,
+                            seed=evaluation_seed(seed), optimal_lap_s=optimal_lap_s,
+                            progress=progress, overwrite=True)  # fmt: skip
+    c = result["coaching"]
+    log.info("evaluate: amateur %s s, coached %s s, oracle %s s, pro %s s, optimal %s s; gap "
+             "closed %s; violations/episode amateur %s, coached %s", c["amateur_lap_time_s"],
+             c["coached_lap_time_s"], c["oracle_lap_time_s"], c["pro_lap_time_s"],
+             c["optimal_lap_time_s"], c["gap_closed_fraction"],
+             c["amateur_violations_per_episode"], c["coached_violations_per_episode"])  # fmt: skip
+    return result
+
+
+EXPORT_NOTICE = ("export skipped: the Edge export (ONNX, TFLite, C array) arrives with its own "
+                 "issue; this pipeline does not export yet")  # fmt: skip
+
+
+def export(output: str | Path, *, model: str | Path | None = None) -> dict[str, Any]:
+    """The export step. Not available yet: it logs :data:`EXPORT_NOTICE` and reports itself as
+    skipped (the Edge export issue replaces this)."""
+    log.warning(EXPORT_NOTICE)
+    return {"skipped": EXPORT_NOTICE}
+
+
+# ---------------------------------------------------------------------- the whole run
+def run(
+    *,
+    track: str | None = None,
     output: str | Path | None = None,
-    vehicle: str = "motorcycle",
-) -> dict:
-    """Run every available step into a fresh run folder; return the summary dict.
+    vehicle: str | None = None,
+    laps: int | None = None,
+    timesteps: int | None = None,
+    eval_episodes: int | None = None,
+    seed: int | None = None,
+    skip_data: bool = False,
+    skip_train: bool = False,
+    skip_export: bool = False,
+    resume: bool = False,
+    datasets: str | Path | None = None,
+    model: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the pipeline into a fresh run folder (or continue one); return the summary dict.
+
+    Settings left None take :class:`PipelineSettings`' defaults, or with ``resume=True`` the
+    interrupted run's own (``run.json``; a different value is an error).
+
+    Args:
+        output: run folder; default ``runs/<UTC timestamp>/``.
+        skip_data: do not generate datasets; BC uses ``datasets`` (or the run's own, when
+            resuming), and without any PPO starts from a fresh policy.
+        skip_train: no BC, no PPO; the evaluation uses ``model`` (or the run's own), and is
+            skipped when there is none.
+        skip_export: do not run the export step.
+        resume: continue the interrupted run in ``output``.
+        datasets: Minari root with existing datasets (for ``skip_data``).
+        model: an existing model folder to evaluate (for ``skip_train``).
+        progress: rich progress bars and step headers on stderr.
 
     A failing step raises; ``summary.json`` is then absent and ``pipeline.log`` holds the error.
     """
-    folder = prepare_output(output)
+    given = {"track": track, "vehicle": vehicle, "laps": laps, "timesteps": timesteps,
+             "eval_episodes": eval_episodes, "seed": seed}  # fmt: skip
+    if not resume:  # bad settings fail before any folder is made
+        PipelineSettings(**{k: v for k, v in given.items() if v is not None})
+    folder = prepare_output(output, resume=resume)
+    settings = _settings(folder, given, resume)
     handler = logging.FileHandler(folder / "pipeline.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root_log = logging.getLogger("apexrl")
+    root_log.addHandler(handler)
+    previous_level = root_log.level
+    root_log.setLevel(logging.INFO)
     started = time.perf_counter()
+    steps: dict[str, dict] = {}
+    current = "setup"
     try:
-        log.info("apexrl pipeline: track=%s vehicle=%s output=%s", track, vehicle, folder)
-        steps: dict[str, dict] = {}
-        step_t0 = time.perf_counter()
-        steps["optimal_lap"] = optimal_lap(folder, track=track, vehicle=vehicle).to_dict()
-        steps["optimal_lap"]["seconds"] = round(time.perf_counter() - step_t0, 3)
+        log.info("apexrl pipeline %s: %s -> %s", "resumed" if resume else "started",
+                 json.dumps(asdict(settings)), folder)  # fmt: skip
+        if not resume:
+            write_json_atomic(folder / RUN_FILE, {**asdict(settings), "created_utc": datetime.now(
+                UTC).isoformat(timespec="seconds")})  # fmt: skip
+        s = settings
+        header = _Header(progress)
+
+        current = "optimal_lap"
+        header(current)
+        t0 = time.perf_counter()
+        if resume and (folder / "optimal_lap.json").is_file():
+            lap = json.loads((folder / "optimal_lap.json").read_text(encoding="utf-8"))
+            steps[current] = {k: lap[k] for k in (
+                "track", "vehicle", "length_m", "centerline_lap_time_s", "raceline_lap_time_s",
+                "raceline_gain_percent", "raceline_csv", "plot_png")}  # fmt: skip
+        else:
+            steps[current] = optimal_lap(folder, track=s.track, vehicle=s.vehicle).to_dict()
+        steps[current]["seconds"] = round(time.perf_counter() - t0, 3)
+
+        current = "data"
+        header(current)
+        t0 = time.perf_counter()
+        if skip_data:
+            steps[current] = {"skipped": "--skip-data"}
+            log.info("data: skipped (--skip-data)")
+        else:
+            data = generate_data(folder, track=s.track, laps=s.laps, seed=s.seed,
+                                 progress=progress, resume=resume)  # fmt: skip
+            steps[current] = {"datasets": [{k: d[k] for k in ("dataset_id", "counts",
+                                                              "lap_time_s", "bytes")}
+                                           for d in data["datasets"]]}  # fmt: skip
+        steps[current]["seconds"] = round(time.perf_counter() - t0, 3)
+
+        current = "train"
+        header("bc + ppo")
+        t0 = time.perf_counter()
+        if skip_train:
+            steps["bc"] = steps["ppo"] = {"skipped": "--skip-train"}
+            log.info("bc, ppo: skipped (--skip-train)")
+        else:
+            if skip_data and datasets is None and not (folder / DATASETS_DIR).is_dir():
+                log.warning("--skip-data without --datasets: there are no datasets to clone")
+            trained = train(folder, track=s.track, timesteps=s.timesteps, seed=s.seed,
+                            datasets=datasets, progress=progress, resume=resume)  # fmt: skip
+            steps["bc"] = trained["bc"]
+            steps["ppo"] = trained["ppo"]
+            steps["ppo"]["seconds_with_bc"] = round(time.perf_counter() - t0, 3)
+
+        current = "evaluate"
+        header(current)
+        t0 = time.perf_counter()
+        chosen = Path(model) if model is not None else folder / PPO_DIR / "model"
+        if (chosen / "model.json").is_file() or chosen.suffix == ".zip":
+            result = evaluate(folder, track=s.track, eval_episodes=s.eval_episodes, seed=s.seed,
+                              model=chosen,
+                              optimal_lap_s=steps["optimal_lap"]["raceline_lap_time_s"],
+                              progress=progress)  # fmt: skip
+            steps[current] = {"evaluation_json": "evaluation.json", "coaching": result["coaching"],
+                              "plots": result["plots"]}  # fmt: skip
+        else:
+            steps[current] = {"skipped": f"no model to evaluate at {chosen}"}
+            log.warning("evaluate: skipped: no model at %s", chosen)
+        steps[current]["seconds"] = round(time.perf_counter() - t0, 3)
+
+        current = "export"
+        if skip_export:
+            steps[current] = {"skipped": "--skip-export"}
+            log.info("export: skipped (--skip-export)")
+        else:
+            header(current)
+            steps[current] = export(folder, model=chosen)
+
         summary = {
             "output": str(folder),
-            "track": track,
+            "track": s.track,
+            "settings": asdict(s),
+            "resumed": resume,
             "steps": steps,
-            "not_yet_available": ["data", "bc", "ppo", "evaluate", "export"],
             "seconds": round(time.perf_counter() - started, 3),
         }
-        write_text_atomic(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(folder / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
         log.info("pipeline finished in %.1f s", summary["seconds"])
         return summary
-    except Exception:
-        log.exception("pipeline failed")
+    except BaseException as exc:
+        log.exception("pipeline failed in step %s: %s", current, exc)
         raise
     finally:
-        log.removeHandler(handler)
+        root_log.removeHandler(handler)
+        root_log.setLevel(previous_level)
         handler.close()
+
+
+def _settings(folder: Path, given: dict[str, Any], resume: bool) -> PipelineSettings:
+    if not resume:
+        return PipelineSettings(**{k: v for k, v in given.items() if v is not None})
+    saved = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    known = {f.name for f in fields(PipelineSettings)}
+    settings = PipelineSettings(**{k: v for k, v in saved.items() if k in known})
+    clash = {k: (getattr(settings, k), v) for k, v in given.items()
+             if v is not None and v != getattr(settings, k)}  # fmt: skip
+    if clash:
+        detail = ", ".join(f"{k}={was!r} (given {now!r})" for k, (was, now) in clash.items())
+        raise ValueError(
+            f"cannot resume {str(folder)!r} with other settings: the run has {detail}; leave "
+            "them out to use the run's own"
+        )
+    return settings
+
+
+class _Header:
+    """Step headers on stderr while the pipeline runs with progress output."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.console = None
+        if enabled:
+            from rich.console import Console
+
+            self.console = Console(stderr=True, highlight=False)
+
+    def __call__(self, step: str) -> None:
+        if self.console is not None:
+            self.console.print(f"[bold cyan]>>[/] {step}")

@@ -58,7 +58,7 @@ def _run(traj_action, seed=3, steps=150):
 def test_the_proposal_reaches_the_coach_but_not_the_rider():
     wide, tight = _run([4.0, 40.0]), _run([-4.0, 20.0])
     assert len(wide) == len(tight)
-    for (o1, r1, i1), (o2, r2, i2) in zip(wide, tight, strict=True):
+    for (o1, r1, _), (o2, r2, _) in zip(wide, tight, strict=True):
         np.testing.assert_array_equal(o1[COACH][:8], o2[COACH][:8])  # same rider telemetry
         np.testing.assert_array_equal(o1[COACH][8:], [4.0, 40.0])  # the latest proposal
         np.testing.assert_array_equal(o2[COACH][8:], [-4.0, 20.0])
@@ -69,8 +69,9 @@ def test_the_proposal_reaches_the_coach_but_not_the_rider():
 def test_rewards_are_the_sum_of_each_agents_terms():
     for _, rewards, infos in _run([0.0, 35.0]):
         for agent in (TRAJECTORY, COACH):
-            assert sum(infos[agent]["reward_terms"].values()) == pytest.approx(rewards[agent],
-                                                                               abs=1e-12)
+            assert sum(infos[agent]["reward_terms"].values()) == pytest.approx(
+                rewards[agent], abs=1e-12
+            )
         assert infos[COACH]["reward_terms"]["tracking"] <= 0.0
         assert set(infos[TRAJECTORY]["reward_terms"]) == {"progress", "lap_time", "safety", "crash"}
 
@@ -79,9 +80,8 @@ def test_stepping_after_the_end_is_refused():
     env = parallel_env(track=OVAL, max_episode_s=0.1)
     env.reset(seed=0)
     actions = {a: env.action_space(a).sample() for a in env.agents}
-    _, _, _, truncations, _ = env.step(actions)
     env.step(actions)
-    assert env.agents == []
+    *_, truncations, _ = env.step(actions)  # 0.1 s = 2 steps
+    assert truncations == {TRAJECTORY: True, COACH: True} and env.agents == []
     with pytest.raises(RuntimeError, match="reset"):
         env.step(actions)
-    del truncations

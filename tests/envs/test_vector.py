@@ -1,4 +1,4 @@
-"""MotoCoachVectorEnv: batched Gymnasium semantics, equality with single envs, and the SB3 adapter."""
+"""MotoCoachVectorEnv: batched Gymnasium semantics, equality with single envs, SB3 adapter."""
 
 from __future__ import annotations
 
@@ -99,15 +99,17 @@ def test_step_before_reset_and_bad_arguments_are_refused():
 
 
 def test_make_vec_uses_the_native_vector_env():
-    env = gym.make_vec("apexrl/MotoCoach-v0", num_envs=2, vectorization_mode="vector_entry_point",
-                       track=OVAL)  # fmt: skip
+    env = gym.make_vec(
+        "apexrl/MotoCoach-v0", num_envs=2, vectorization_mode="vector_entry_point", track=OVAL
+    )
     assert isinstance(env, MotoCoachVectorEnv) and env.num_envs == 2
 
 
 # ---------------------------------------------------------------------- Stable-Baselines3
 def test_sb3_vecenv_semantics():
-    native = MotoCoachVectorEnv(N, track=OVAL, max_episode_s=12.0,
-                                autoreset_mode=AutoresetMode.SAME_STEP)  # fmt: skip
+    native = MotoCoachVectorEnv(
+        N, track=OVAL, max_episode_s=12.0, autoreset_mode=AutoresetMode.SAME_STEP
+    )
     twin = MotoCoachVectorEnv(N, track=OVAL, max_episode_s=12.0)  # NEXT_STEP: shows final obs
     venv = SB3VecEnvAdapter(native)
     venv.seed(21)
@@ -151,10 +153,18 @@ def test_sb3_check_env_and_ppo_learn():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # SB3 prefers [-1, 1] actions; we use [0, 1]
         check_env(MotoCoachEnv(OVAL))
-    native = MotoCoachVectorEnv(8, track=OVAL, max_episode_s=2.0, seed=0,
-                                autoreset_mode=AutoresetMode.SAME_STEP)  # fmt: skip
-    model = PPO("MlpPolicy", VecMonitor(SB3VecEnvAdapter(native)), n_steps=32, batch_size=64,
-                n_epochs=1, seed=0, device="cpu")  # fmt: skip
+    native = MotoCoachVectorEnv(
+        8, track=OVAL, max_episode_s=2.0, seed=0, autoreset_mode=AutoresetMode.SAME_STEP
+    )
+    model = PPO(
+        "MlpPolicy",
+        VecMonitor(SB3VecEnvAdapter(native)),
+        n_steps=32,
+        batch_size=64,
+        n_epochs=1,
+        seed=0,
+        device="cpu",
+    )
     model.learn(total_timesteps=512)
     assert model.num_timesteps >= 512
     assert len(model.ep_info_buffer) >= 8  # episodes of 2 s ended and were counted

@@ -24,9 +24,13 @@ def _rider(profile, *, dn=0.0, speed_factor=1.0, latency=0.4, s=100.0, crashed=F
     n = float(np.interp(x, profile.track.s_m, profile.line_offset_m)) - dn
     one = np.ones(1)
     return SimpleNamespace(
-        s_m=s * one, n_m=n * one, heading_error_rad=0.0 * one, speed_mps=v * one,
-        longitudinal_g=0.0 * one, crashed=np.array([crashed]),
-    ), latency  # fmt: skip
+        s_m=s * one,
+        n_m=n * one,
+        heading_error_rad=0.0 * one,
+        speed_mps=v * one,
+        longitudinal_g=0.0 * one,
+        crashed=np.array([crashed]),
+    ), latency
 
 
 def test_no_cue_on_the_racing_line_at_the_target_speed(circle_profile):
@@ -62,25 +66,35 @@ def test_the_coach_asks_less_of_a_rider_with_less_grip(circle_profile):
 
 def test_cues_anticipate_the_latency(oval_profile):
     # The oracle looks v * latency ahead: a rider with latency L gets the cue a zero-latency rider
-    # v * L further on would get (here always "back off": v is just above every target).
+    # v * L further on would get (here always "back off": v is far above every target).
     coach = OracleCoach(oval_profile)
-    level = coach_level(1.0, 1.0, 0.95)
-    v = 1.02 * max(
-        profile_speed(s, level, 0.0, oval_profile.speed_table_mps, oval_profile.track.ds_m)
-        for s in oval_profile.track.s_m
-    )
+    track = oval_profile.track
+    v = 1.3 * float(oval_profile.line_speed_mps.max())
     one = np.ones(1)
 
-    def cue(s, lat):
-        tel = SimpleNamespace(s_m=s * one, n_m=1.0 * one, heading_error_rad=0 * one,
-                              speed_mps=v * one, longitudinal_g=0 * one,
-                              crashed=np.zeros(1, bool))  # fmt: skip
+    def cue(s, lat, n, heading=0.0):
+        tel = SimpleNamespace(
+            s_m=s * one,
+            n_m=n * one,
+            heading_error_rad=heading * one,
+            speed_mps=v * one,
+            longitudinal_g=0 * one,
+            crashed=np.zeros(1, bool),
+        )
         return coach.act(tel, lat)[0]
 
-    s_grid = np.linspace(0.0, oval_profile.track.length_m, 13)[:-1]
-    for s in s_grid:
-        np.testing.assert_allclose(cue(s, 0.5), cue(s + v * 0.5, 0.0), rtol=1e-12, atol=1e-12)
-    assert max(abs(cue(s, 0.5)[0] - cue(s, 0.0)[0]) for s in s_grid) > 0.02
+    for s in np.linspace(0.0, track.length_m, 13)[:-1]:
+        np.testing.assert_allclose(cue(s, 0.5, 1.0), cue(s + v * 0.5, 0.0, 1.0), atol=1e-12)
+        # 2 m right of where the racing line will be; heading 0.02 rad to the left, the rider
+        # drifts v * 0.5 s * tan(0.02) (about 0.8 m) toward it before the cue acts: the anticipating
+        # cue asks for that much less.
+        line = float(
+            np.interp((s + v * 0.5) % track.length_m, track.s_m, oval_profile.line_offset_m)
+        )
+        straight, drifting = cue(s, 0.5, line - 2.0), cue(s, 0.5, line - 2.0, 0.02)
+        assert straight[0] - straight[1] == pytest.approx((2.0 - 0.3) / 2.0, abs=1e-9)
+        drift = v * 0.5 * np.tan(0.02)
+        assert drifting[0] - drifting[1] == pytest.approx((2.0 - drift - 0.3) / 2.0, abs=1e-9)
 
 
 def test_crashed_riders_get_no_cue(circle_profile):
@@ -90,8 +104,11 @@ def test_crashed_riders_get_no_cue(circle_profile):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"latency_s": -0.1}, "latency_s must be"), ({"grip_fraction": 1.5}, "grip_fraction must be"),
-     ({"line_bias": math.nan}, "line_bias must be")],
+    [
+        ({"latency_s": -0.1}, "latency_s must be"),
+        ({"grip_fraction": 1.5}, "grip_fraction must be"),
+        ({"line_bias": math.nan}, "line_bias must be"),
+    ],
 )
 def test_bad_rider_information_is_rejected(circle_profile, kwargs, message):
     tel, _ = _rider(circle_profile)

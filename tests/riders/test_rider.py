@@ -17,7 +17,7 @@ from apexrl.riders import (
     sample_rider,
 )
 from apexrl.riders import haptics as hp
-from apexrl.riders.rider import SPEED_LEVELS, level_position, target_speed
+from apexrl.riders.rider import LINE_EDGE_MARGIN_M, SPEED_LEVELS, level_position, target_speed
 from apexrl.sim import BatchSim
 from apexrl.vehicles.params import MotorcycleParams
 
@@ -99,11 +99,12 @@ def test_speed_table_grows_with_the_level(oval_profile):
 def test_oval_apexes_are_at_the_tight_ends(oval_profile):
     track = oval_profile.track
     tight = np.sort(np.argsort(np.abs(track.curvature_1pm))[-1:])
-    ends = {float(track.s_m[tight[0]]), float((track.s_m[tight[0]] + track.length_m / 2))}
+    ends = {float(track.s_m[tight[0]]), float(track.s_m[tight[0]] + track.length_m / 2)}
     assert oval_profile.apex_s_m.size == 2
     for apex in oval_profile.apex_s_m:
-        gap = min(abs((apex - e + track.length_m / 2) % track.length_m - track.length_m / 2)
-                  for e in ends)  # fmt: skip
+        gap = min(
+            abs((apex - e + track.length_m / 2) % track.length_m - track.length_m / 2) for e in ends
+        )
         assert gap < 0.01 * track.length_m
     # The distance to the next apex falls to 0 at an apex and jumps to the gap to the next one.
     a0, a1 = oval_profile.apex_s_m
@@ -137,7 +138,13 @@ def test_rolling_start_is_on_the_intended_line_at_the_target_speed(oval_profile)
     pro = dataclasses.replace(nominal_rider("pro"), line_bias=0.0, apex_error_m=0.0)
     batch.start(np.arange(2), [pro, nominal_rider("amateur")], [np.random.default_rng(0)] * 2)
     state = sim.state
-    assert state[0, 1] == pytest.approx(oval_profile.line_offset_m[0], abs=1e-9)
+    track = oval_profile.track
+    on_line = np.clip(  # the racing line, kept LINE_EDGE_MARGIN_M inside the edges
+        oval_profile.line_offset_m[0],
+        LINE_EDGE_MARGIN_M - track.w_right_m[0],
+        track.w_left_m[0] - LINE_EDGE_MARGIN_M,
+    )
+    assert state[0, 1] == pytest.approx(on_line, abs=1e-9)
     level = float(level_position(pro.speed_fraction))
     table, ds = oval_profile.speed_table_mps, oval_profile.track.ds_m
     v_target = target_speed(0.0, level, 0.0, pro.braking_point_error_m, table, ds)

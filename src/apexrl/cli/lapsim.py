@@ -142,22 +142,37 @@ def raceline_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Compute the minimum-curvature racing line of a track and write it as a track CSV."""
+    """Compute the minimum-curvature racing line of a track and write it as a track CSV.
+
+    Also reports the QSS lap time on the centre line and on the racing line for the vehicle
+    ``apexrl lapsim --vehicle auto`` would pick.
+    """
     if output.exists() and not force:
         raise FileExistsError(f"{output} already exists; pass --force to overwrite it")
     from apexrl.io_utils import write_text_atomic
+    from apexrl.tracks.lapsim import simulate_lap
     from apexrl.tracks.library import load_track
     from apexrl.tracks.raceline import minimum_curvature_line
 
     trk = load_track(track)
     racing = minimum_curvature_line(trk, margin_m=margin)
     write_text_atomic(output, racing.to_csv_text())
-    data = {**racing.to_dict(), "output": str(output)}
+    chosen, envelope = _envelope(Vehicle.auto, trk.length_m, None, False)
+    centre_s = simulate_lap(trk, envelope).lap_time_s
+    racing_s = simulate_lap(racing.line, envelope).lap_time_s
+    data = {
+        **racing.to_dict(),
+        "output": str(output),
+        "vehicle": chosen.value,
+        "lap_time_centerline_s": round(centre_s, 4),
+        "lap_time_raceline_s": round(racing_s, 4),
+    }
     if json_output:
         print_json(data)
         return
     console().print(
         f"racing line of [bold]{trk.name}[/]: {racing.line.length_m:.2f} m "
         f"(centre line {trk.length_m:.2f} m), offsets {data['offset_min_m']:+.3f} .. "
-        f"{data['offset_max_m']:+.3f} m -> {output}"
+        f"{data['offset_max_m']:+.3f} m; {chosen.value} lap {racing_s:.3f} s "
+        f"(centre line {centre_s:.3f} s) -> {output}"
     )

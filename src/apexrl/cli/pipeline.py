@@ -13,39 +13,115 @@ from apexrl.cli._common import console, handle_errors, print_json
 @handle_errors
 def pipeline_command(
     track: Annotated[
-        str, typer.Option(help="Track: built-in name, shape spec, file or DeepRacer world name.")
-    ] = "apex_park",
+        str | None,
+        typer.Option(
+            help="Track: built-in name, shape spec, file or DeepRacer world name "
+            "[default: apex_park]."
+        ),  # fmt: skip
+    ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(help="Run folder (must be new or empty). Default: runs/<UTC timestamp>/."),
+        typer.Option(
+            help="Run folder (must be new or empty, unless --resume). "
+            "Default: runs/<UTC timestamp>/."
+        ),  # fmt: skip
+    ] = None,
+    laps: Annotated[
+        int | None, typer.Option(min=1, help="Lap attempts per rider dataset [default: 100].")
+    ] = None,
+    timesteps: Annotated[
+        int | None, typer.Option(min=1, help="PPO env steps [default: 100000].")
+    ] = None,
+    eval_episodes: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Lap attempts per evaluation condition [default: 10]."
+        ),  # fmt: skip
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Seed of the whole run [default: 42].")
     ] = None,
     vehicle: Annotated[
-        str, typer.Option(help="Vehicle for the optimal lap: motorcycle or car.")
-    ] = "motorcycle",
+        str | None,
+        typer.Option(
+            help="Vehicle for the optimal lap: motorcycle or car [default: motorcycle]."
+        ),  # fmt: skip
+    ] = None,
+    skip_data: Annotated[
+        bool, typer.Option("--skip-data", help="Do not generate datasets (see --datasets).")
+    ] = False,
+    skip_train: Annotated[
+        bool, typer.Option("--skip-train", help="No BC and no PPO (see --model).")
+    ] = False,
+    skip_export: Annotated[bool, typer.Option("--skip-export", help="Do not export.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the interrupted run in --output with its own "
+            "settings (PPO from its latest valid checkpoint).",
+        ),  # fmt: skip
+    ] = False,
+    datasets: Annotated[
+        Path | None, typer.Option(help="Minari root with existing datasets, for --skip-data.")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Existing model folder to evaluate, for --skip-train.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Run the apexrl pipeline into a fresh run folder.
+    """Run the apexrl pipeline: optimal lap -> datasets -> behaviour cloning -> PPO ->
+    evaluation -> export, into one run folder.
 
-    Steps available today: the racing line and QSS optimal lap of the track, with a plot
-    (optimal_lap.png), the line as CSV and optimal_lap.json. The coaching steps (datasets,
-    behaviour cloning, PPO, evaluation, export) are added to this command as they land.
-    Writes pipeline.log, and summary.json last, only when every step succeeded.
+    Writes optimal_lap.{json,png}, raceline.csv, datasets/ (Minari), bc/ and ppo/ (models,
+    checkpoints), tensorboard/, evaluation.json with lap_times.png, speed_map.png and
+    haptic_cues.png, pipeline.log, and summary.json last, only when every step succeeded. The
+    export step arrives with the Edge export issue; until then it is skipped with a notice.
     """
     from apexrl import pipeline
 
-    with console(stderr=True).status("racing line and optimal lap ..."):
-        summary = pipeline.run(track=track, output=output, vehicle=vehicle)
+    summary = pipeline.run(
+        track=track, output=output, vehicle=vehicle, laps=laps, timesteps=timesteps,
+        eval_episodes=eval_episodes, seed=seed, skip_data=skip_data, skip_train=skip_train,
+        skip_export=skip_export, resume=resume, datasets=datasets, model=model,
+        progress=not json_output,
+    )  # fmt: skip
     if json_output:
         print_json(summary)
         return
-    lap = summary["steps"]["optimal_lap"]
+    steps = summary["steps"]
     out = console()
     out.print(f"[bold]apexrl pipeline[/] -> {summary['output']}")
+    lap = steps["optimal_lap"]
     out.print(
-        f"  {lap['track']} ({lap['length_m']:.0f} m, {lap['vehicle']}): optimal lap "
+        f"  optimal lap: {lap['track']} ({lap['length_m']:.0f} m, {lap['vehicle']}) "
         f"[bold green]{lap['raceline_lap_time_s']:.2f} s[/] on the racing line, "
-        f"{lap['centerline_lap_time_s']:.2f} s on the centre line "
-        f"({lap['raceline_gain_percent']:.1f} % faster)"
+        f"{lap['centerline_lap_time_s']:.2f} s on the centre line"
     )
-    out.print(f"  files: {lap['plot_png']}, {lap['raceline_csv']}, optimal_lap.json, summary.json")
-    out.print(f"  done in {summary['seconds']:.1f} s")
+    for name in ("data", "bc", "ppo", "evaluate", "export"):
+        step = steps.get(name, {})
+        if "skipped" in step:
+            out.print(f"  {name}: [yellow]skipped[/] ({step['skipped']})")
+    if "datasets" in steps["data"]:
+        for d in steps["data"]["datasets"]:
+            c = d["counts"]
+            out.print(f"  data: {d['dataset_id']}: {c['episodes']} episodes, "
+                      f"{c['laps_completed']} laps, {c['crashes']} crashes")  # fmt: skip
+    if "best_val_loss" in steps.get("bc", {}):
+        bc = steps["bc"]
+        out.print(f"  bc: {bc['epochs']} epochs, validation MSE {bc['best_val_loss']}")
+    if "timesteps" in steps.get("ppo", {}):
+        ppo = steps["ppo"]
+        out.print(f"  ppo: {ppo['timesteps']} env steps, {ppo['env_steps_per_s']:.0f} env-steps/s")
+    if "coaching" in steps["evaluate"]:
+        from apexrl.evaluate.coaching import evaluation_table
+
+        evaluation = _read_json(Path(summary["output"]) / "evaluation.json")
+        out.print(evaluation_table(evaluation))
+    out.print(f"  done in {summary['seconds']:.1f} s; summary.json, pipeline.log")
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))

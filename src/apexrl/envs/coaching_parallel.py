@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -61,11 +60,11 @@ class CoachingParallelEnv(ParallelEnv):
 
     ## Observation spaces (float32, clipped into range)
 
-    - ``trajectory`` ``Box(14,)``: speed [0, 100] m/s, lateral offset [-w-2, w+2] m, heading error
-      [-pi, pi] rad, centre-line curvature 0/25/50/100/200 m ahead [-1, 1] 1/m, racing-line offset at
-      the segment end [-w, w] m, optimal speed at the segment end [0, 100] m/s, left and right
-      half-widths at the segment end [0, w] m, distance to the next apex [0, 500] m, lap fraction
-      [0, 1].
+    - ``trajectory`` ``Box(14,)``: speed [0, 100] m/s, lateral offset [-w-2, w+2] m, heading
+      error [-pi, pi] rad, centre-line curvature 0/25/50/100/200 m ahead [-1, 1] 1/m, racing-line
+      offset at the segment end [-w, w] m, optimal speed at the segment end [0, 100] m/s, left and
+      right half-widths at the segment end [0, w] m, distance to the next apex [0, 500] m, lap
+      fraction [0, 1].
     - ``coach`` ``Box(10,)``: MotoCoach-v0's 8 channels, then the proposal: target offset
       [-w, w] m and target speed [0, 90] m/s.
 
@@ -116,9 +115,14 @@ class CoachingParallelEnv(ParallelEnv):
         if segment_m <= 0:
             raise ValueError(f"segment_m must be positive, got {segment_m!r}")
         self.core = CoachBatch(
-            1, track=track, rider=rider, bike=bike, max_episode_s=max_episode_s, laps=laps,
+            1,
+            track=track,
+            rider=rider,
+            bike=bike,
+            max_episode_s=max_episode_s,
+            laps=laps,
             reward_weights=reward_weights,
-        )  # fmt: skip
+        )
         self.segment_m = float(segment_m)
         self.tracking_weight = float(tracking_weight)
         self.render_mode = None
@@ -160,14 +164,18 @@ class CoachingParallelEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         s = float(self.core.sim.state[0, moto.S_M])
         x = s + self.segment_m
-        self._proposal[:] = (self._at(self.core.profile.line_offset_m, x),
-                             self._at(self.core.profile.line_speed_mps, x))  # fmt: skip
+        self._proposal[:] = (
+            self._at(self.core.profile.line_offset_m, x),
+            self._at(self.core.profile.line_speed_mps, x),
+        )
         zero_team = dict.fromkeys(TEAM_TERMS, 0.0)
         infos = {
             TRAJECTORY: {"reward_terms": zero_team},
-            COACH: {**self.core.info(0), "reward_terms": {**zero_team, "action": 0.0,
-                                                          "tracking": 0.0}},
-        }  # fmt: skip
+            COACH: {
+                **self.core.info(0),
+                "reward_terms": {**zero_team, "action": 0.0, "tracking": 0.0},
+            },
+        }
         return self._observations(), infos
 
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
@@ -192,8 +200,10 @@ class CoachingParallelEnv(ParallelEnv):
         coach_terms = {**team, "action": terms["action"], "tracking": float(tracking)}
         rewards = {TRAJECTORY: sum(team.values()), COACH: sum(coach_terms.values())}
         term, trunc = bool(core.terminated[0]), bool(core.truncated[0])
-        infos = {TRAJECTORY: {"reward_terms": team},
-                 COACH: {**core.info(0), "reward_terms": coach_terms}}  # fmt: skip
+        infos = {
+            TRAJECTORY: {"reward_terms": team},
+            COACH: {**core.info(0), "reward_terms": coach_terms},
+        }
         observations = self._observations()
         terminations = dict.fromkeys(self.agents, term)
         truncations = dict.fromkeys(self.agents, trunc)
@@ -222,15 +232,23 @@ class CoachingParallelEnv(ParallelEnv):
         track, profile = core.track, core.profile
         s = float(state[moto.S_M])
         x = s + self.segment_m
-        traj = np.array([
-            state[moto.SPEED_MPS], state[moto.N_M], state[moto.HEADING_ERROR_RAD],
-            *(self._at(track.curvature_1pm, s + d) for d in PREVIEW_M),
-            self._at(profile.line_offset_m, x), self._at(profile.line_speed_mps, x),
-            self._at(track.w_left_m, x), self._at(track.w_right_m, x),
-            min(distance_to_next_apex(s % track.length_m, profile.apex_s_m, track.length_m),
-                500.0),
-            (s % track.length_m) / track.length_m,
-        ])  # fmt: skip
+        traj = np.array(
+            [
+                state[moto.SPEED_MPS],
+                state[moto.N_M],
+                state[moto.HEADING_ERROR_RAD],
+                *(self._at(track.curvature_1pm, s + d) for d in PREVIEW_M),
+                self._at(profile.line_offset_m, x),
+                self._at(profile.line_speed_mps, x),
+                self._at(track.w_left_m, x),
+                self._at(track.w_right_m, x),
+                min(
+                    distance_to_next_apex(s % track.length_m, profile.apex_s_m, track.length_m),
+                    500.0,
+                ),
+                (s % track.length_m) / track.length_m,
+            ]
+        )
         coach = np.concatenate([core.obs[0], self._proposal])
         out = {}
         for agent, values in ((TRAJECTORY, traj), (COACH, coach)):

@@ -14,7 +14,7 @@ from apexrl.envs.vector import (
     RewardWeights,
     RiderSpec,
 )
-from apexrl.riders.rider import RiderParams
+from apexrl.riders.rider import RiderParams, TrackProfile
 from apexrl.tracks.track import Track
 from apexrl.vehicles.params import MotorcycleParams
 
@@ -24,16 +24,17 @@ class MotoCoachEnv(gym.Env):
 
     ## Description
 
-    A rider model (:mod:`apexrl.riders`) rides a 600 cc sportbike (:mod:`apexrl.vehicles.motorcycle`:
-    point mass with roll, friction ellipse, power, drag, wheelie/stoppie, lean and roll-rate
-    limits) around a track. The agent is the coach: every 50 ms (20 Hz, the simulator's
-    motorcycle period, 5 physics sub-steps) it reads 8 telemetry channels and drives the haptic
-    device: a left and a right vibration motor and their shared frequency. The rider feels the cue
-    after its haptic latency and rides differently (:mod:`apexrl.riders.haptics`): the side that
-    vibrates moves its intended line and its lean toward that side; a low frequency (< 125 Hz)
-    asks for more speed, a high one (> 175 Hz) to brake, both scaled by the intensity. Good cues
-    bring the rider toward the racing line and a safe speed profile and make it faster; strong or
-    wrong cues push it off its line or past the grip limit.
+    A rider model (:mod:`apexrl.riders`) rides a 600 cc sportbike
+    (:mod:`apexrl.vehicles.motorcycle`: point mass with roll, friction ellipse, power, drag,
+    wheelie/stoppie, lean and roll-rate limits) around a track. The agent is the coach: every 50 ms
+    (20 Hz, the simulator's motorcycle period, 5 physics sub-steps) it reads 8 telemetry channels
+    and drives the haptic device: a left and a right vibration motor and their shared frequency. The
+    rider feels the cue after its haptic latency and rides differently
+    (:mod:`apexrl.riders.haptics`): the side that vibrates moves its intended line and its lean
+    toward that side; a low frequency (< 125 Hz) asks for more speed, a high one (> 175 Hz) to
+    brake, both scaled by the intensity. Good cues bring the rider toward the racing line and a safe
+    speed profile and make it faster; strong or wrong cues push it off its line or past the grip
+    limit.
 
     Riders are drawn per episode from a preset (``"amateur"``: centre-biased line, early braking
     with occasional overshoot, 75-85 % of the optimal cornering speed, jerky, ~300 ms; ``"pro"``:
@@ -60,24 +61,26 @@ class MotoCoachEnv(gym.Env):
 
     ``Box(8,)`` float32, every channel clipped into its range:
 
-    | Num | Observation           | Min  | Max | Unit | Meaning                                  |
-    |-----|-----------------------|------|-----|------|------------------------------------------|
-    | 0   | velocity              | 0    | 100 | m/s  | speed                                    |
-    | 1   | roll_angle            | -60  | 60  | deg  | lean, + to the left                      |
-    | 2   | lateral_g             | -2   | 2   | g    | lateral acceleration, + to the left      |
-    | 3   | distance_to_apex      | 0    | 500 | m    | along the track to the next apex (minimum-speed point of the optimal lap) |
-    | 4   | throttle_position     | 0    | 1   | 1    | throttle applied in the last step        |
-    | 5   | brake_pressure        | 0    | 1   | 1    | brake applied in the last step           |
-    | 6   | racing_line_deviation | -10  | 10  | m    | lateral offset from the racing line, + left |
-    | 7   | tire_friction_usage   | 0    | 1   | 1    | grip demand / grip available             |
+    | Num | Observation           | Min | Max | Unit | Meaning                                  |
+    |-----|-----------------------|-----|-----|------|------------------------------------------|
+    | 0   | velocity              | 0   | 100 | m/s  | speed                                    |
+    | 1   | roll_angle            | -60 | 60  | deg  | lean, + to the left                      |
+    | 2   | lateral_g             | -2  | 2   | g    | lateral acceleration, + to the left      |
+    | 3   | distance_to_apex      | 0   | 500 | m    | along the track to the next apex (a)     |
+    | 4   | throttle_position     | 0   | 1   | 1    | throttle applied in the last step        |
+    | 5   | brake_pressure        | 0   | 1   | 1    | brake applied in the last step           |
+    | 6   | racing_line_deviation | -10 | 10  | m    | offset from the racing line, + left      |
+    | 7   | tire_friction_usage   | 0   | 1   | 1    | grip demand / grip available             |
+
+    (a) Apexes are the minimum-speed points of the optimal (QSS) lap; 500 on a track without any.
 
     ## Rewards
 
     A weighted sum of named terms (:class:`apexrl.envs.vector.RewardWeights`, defaults in
     brackets), each reported in ``info["reward_terms"]``; they add up to the reward exactly:
 
-    - ``progress`` [1.0]: laps gained this step x ``T_opt / dt`` (1.0 per step at the average pace of
-      the QSS optimal lap ``T_opt``, the lap time of :class:`apexrl.riders.TrackProfile`);
+    - ``progress`` [1.0]: laps gained this step x ``T_opt / dt`` (1.0 per step at the average pace
+      of the QSS optimal lap ``T_opt``, the lap time of :class:`apexrl.riders.TrackProfile`);
     - ``lap_time`` [10.0]: when a lap completes, ``T_opt / lap_time`` (1.0 for an optimal lap);
     - ``safety`` [0.1]: every step with ``|lateral_g| < 1.8``, friction usage < 0.95 and no crash;
     - ``crash`` [10.0]: subtracted on the step the rider crashes;
@@ -140,11 +143,19 @@ class MotoCoachEnv(gym.Env):
         if render_mode is not None:
             raise ValueError(f"MotoCoachEnv has no render modes, got render_mode={render_mode!r}")
         if not isinstance(rider, str | RiderParams):
-            raise TypeError(f"rider must be a preset name or RiderParams, got {type(rider).__name__}")
+            raise TypeError(
+                f"rider must be a preset name or RiderParams, got {type(rider).__name__}"
+            )
         self.core = CoachBatch(
-            1, track=track, rider=rider, bike=bike, max_episode_s=max_episode_s, laps=laps,
-            reward_weights=reward_weights, frequency_units=frequency_units,
-        )  # fmt: skip
+            1,
+            track=track,
+            rider=rider,
+            bike=bike,
+            max_episode_s=max_episode_s,
+            laps=laps,
+            reward_weights=reward_weights,
+            frequency_units=frequency_units,
+        )
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
         self.render_mode = None
@@ -178,6 +189,6 @@ class MotoCoachEnv(gym.Env):
         return self.core.rider_params[0]
 
     @property
-    def profile(self):
+    def profile(self) -> TrackProfile:
         """The track's :class:`apexrl.riders.TrackProfile`."""
         return self.core.profile

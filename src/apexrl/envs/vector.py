@@ -30,9 +30,15 @@ from gymnasium.vector.utils import batch_space
 
 from apexrl.riders import haptics as hp
 from apexrl.riders.oracle import OracleCoach
-from apexrl.riders.rider import RiderBatch, RiderParams, distance_to_next_apex, sample_rider
+from apexrl.riders.rider import (
+    RiderBatch,
+    RiderParams,
+    TrackProfile,
+    distance_to_next_apex,
+    sample_rider,
+)
 from apexrl.riders.rider import track_profile as _track_profile
-from apexrl.sim import BatchSim, CrashCause
+from apexrl.sim import BatchSim
 from apexrl.tracks.geometry import interp_periodic
 from apexrl.tracks.library import load_track
 from apexrl.tracks.track import Track
@@ -69,7 +75,7 @@ class RewardWeights:
     """Weights of the reward terms (:data:`REWARD_TERMS`); the task doc gives the formulas."""
 
     progress: float = 1.0
-    """Per step: laps gained x (optimal lap time / dt), i.e. 1.0 at the optimal lap's average pace."""
+    """Per step: laps gained x (optimal lap time / dt): 1.0 at the optimal lap's average pace."""
     lap_time: float = 10.0
     """On completing a lap: optimal lap time / lap time (1.0 for an optimal lap)."""
     safety: float = 0.1
@@ -114,10 +120,19 @@ def _cues_kernel(actions: np.ndarray, in_hz: bool, out: np.ndarray) -> bool:
 
 @nb.njit(**_NUMBA)
 def _observe_row(
-    b: int, state: np.ndarray, throttle: np.ndarray, brake: np.ndarray, off_line: np.ndarray,
-    apex_s: np.ndarray, ds: float, length: float, g: float, lo: np.ndarray, hi: np.ndarray,
+    b: int,
+    state: np.ndarray,
+    throttle: np.ndarray,
+    brake: np.ndarray,
+    off_line: np.ndarray,
+    apex_s: np.ndarray,
+    ds: float,
+    length: float,
+    g: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
     obs: np.ndarray,
-) -> None:  # fmt: skip
+) -> None:
     s = state[b, moto.S_M]
     values = (
         state[b, moto.SPEED_MPS],
@@ -135,32 +150,65 @@ def _observe_row(
 
 @nb.njit(**_NUMBA)
 def _observe_kernel(
-    rows: np.ndarray, state: np.ndarray, throttle: np.ndarray, brake: np.ndarray,
-    off_line: np.ndarray, apex_s: np.ndarray, ds: float, length: float, g: float, lo: np.ndarray,
-    hi: np.ndarray, obs: np.ndarray,
-) -> None:  # fmt: skip
+    rows: np.ndarray,
+    state: np.ndarray,
+    throttle: np.ndarray,
+    brake: np.ndarray,
+    off_line: np.ndarray,
+    apex_s: np.ndarray,
+    ds: float,
+    length: float,
+    g: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    obs: np.ndarray,
+) -> None:
     for b in rows:
         _observe_row(b, state, throttle, brake, off_line, apex_s, ds, length, g, lo, hi, obs)
 
 
 @nb.njit(**_NUMBA)
 def _post_step_kernel(
-    active: np.ndarray, state: np.ndarray, throttle: np.ndarray, brake: np.ndarray,
-    progress: np.ndarray, lap_count: np.ndarray, last_lap_s: np.ndarray, lap_done: np.ndarray,
-    crashed: np.ndarray, cause: np.ndarray, cues: np.ndarray, prev_progress: np.ndarray,
-    prev_crashed: np.ndarray, steps: np.ndarray, violations: np.ndarray, off_line: np.ndarray,
-    apex_s: np.ndarray, ds: float, length: float, g: float, lo: np.ndarray, hi: np.ndarray,
-    t_opt: float, dt: float, laps: int, max_steps: int, w: np.ndarray, obs: np.ndarray,
-    reward: np.ndarray, terms: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+    active: np.ndarray,
+    state: np.ndarray,
+    throttle: np.ndarray,
+    brake: np.ndarray,
+    progress: np.ndarray,
+    lap_count: np.ndarray,
+    last_lap_s: np.ndarray,
+    lap_done: np.ndarray,
+    crashed: np.ndarray,
+    cues: np.ndarray,
+    prev_progress: np.ndarray,
+    prev_crashed: np.ndarray,
+    steps: np.ndarray,
+    violations: np.ndarray,
+    off_line: np.ndarray,
+    apex_s: np.ndarray,
+    ds: float,
+    length: float,
+    g: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    t_opt: float,
+    dt: float,
+    laps: int,
+    max_steps: int,
+    w: np.ndarray,
+    obs: np.ndarray,
+    reward: np.ndarray,
+    terms: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
     lap_time: np.ndarray,
-) -> None:  # fmt: skip
+) -> None:
     """Observation, reward terms (order of REWARD_TERMS) and episode flags of every active row."""
     for b in range(state.shape[0]):
         if not active[b]:
             continue
         _observe_row(b, state, throttle, brake, off_line, apex_s, ds, length, g, lo, hi, obs)
         steps[b] += 1
-        crash = crashed[b] and (cause[b] == 1 or cause[b] == 2)  # lowside, off track
+        crash = crashed[b]  # a lowside or off the track (tracks are closed: no track end)
         crash_now = crash and not prev_crashed[b]
         prev_crashed[b] = crashed[b]
         t_progress = w[0] * (progress[b] - prev_progress[b]) * t_opt / dt
@@ -189,9 +237,7 @@ def _post_step_kernel(
         terms[b, 4] = t_action
         reward[b] = t_progress + t_lap + t_safety + t_crash + t_action
         terminated[b] = crash
-        truncated[b] = not crash and (
-            lap_count[b] >= laps or steps[b] >= max_steps or cause[b] == 3  # end of open track
-        )
+        truncated[b] = not crash and (lap_count[b] >= laps or steps[b] >= max_steps)
 
 
 # ---------------------------------------------------------------------- the batched task
@@ -227,7 +273,9 @@ class CoachBatch:
         if isinstance(laps, bool) or not isinstance(laps, int | np.integer) or laps < 1:
             raise ValueError(f"laps must be a positive integer, got {laps!r}")
         if frequency_units not in ("normalized", "hz"):
-            raise ValueError(f"frequency_units must be 'normalized' or 'hz', got {frequency_units!r}")
+            raise ValueError(
+                f"frequency_units must be 'normalized' or 'hz', got {frequency_units!r}"
+            )
         self.num_envs = b = int(num_envs)
         self.riders_spec = _rider_specs(rider, b)
         self.track = load_track(track)
@@ -240,8 +288,11 @@ class CoachBatch:
         self.laps = int(laps)
         if max_episode_s is None:
             max_episode_s = 3.0 * self.laps * self.profile.optimal_lap_time_s
-        if not (isinstance(max_episode_s, int | float) and math.isfinite(max_episode_s)
-                and max_episode_s > 0):  # fmt: skip
+        if not (
+            isinstance(max_episode_s, int | float)
+            and math.isfinite(max_episode_s)
+            and max_episode_s > 0
+        ):
             raise ValueError(f"max_episode_s must be a positive number, got {max_episode_s!r}")
         self.max_episode_s = float(max_episode_s)
         self.max_steps = max(int(math.ceil(self.max_episode_s / self.dt_s - 1e-9)), 1)
@@ -249,8 +300,9 @@ class CoachBatch:
         self.frequency_units = frequency_units
 
         self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
-        f_lo, f_hi = (0.0, 1.0) if frequency_units == "normalized" else (hp.FREQ_MIN_HZ,
-                                                                          hp.FREQ_MAX_HZ)  # fmt: skip
+        f_lo, f_hi = (
+            (0.0, 1.0) if frequency_units == "normalized" else (hp.FREQ_MIN_HZ, hp.FREQ_MAX_HZ)
+        )
         self.action_space = spaces.Box(
             np.array([0.0, 0.0, f_lo], dtype=np.float32),
             np.array([1.0, 1.0, f_hi], dtype=np.float32),
@@ -270,11 +322,22 @@ class CoachBatch:
         self._cues[:, 2] = hp.NEUTRAL_HZ
         self._all = np.ones(b, dtype=np.bool_)
         p = self.profile
-        self._geo = (p.line_offset_m, p.apex_s_m, self.track.ds_m, self.track.length_m,
-                     self.bike.g_mps2, OBSERVATION_LOW.astype(np.float64),
-                     OBSERVATION_HIGH.astype(np.float64))  # fmt: skip
-        self._post_args = (p.optimal_lap_time_s, self.dt_s, self.laps, self.max_steps,
-                           self.reward_weights.as_array())  # fmt: skip
+        self._geo = (
+            p.line_offset_m,
+            p.apex_s_m,
+            self.track.ds_m,
+            self.track.length_m,
+            self.bike.g_mps2,
+            OBSERVATION_LOW.astype(np.float64),
+            OBSERVATION_HIGH.astype(np.float64),
+        )
+        self._post_args = (
+            p.optimal_lap_time_s,
+            self.dt_s,
+            self.laps,
+            self.max_steps,
+            self.reward_weights.as_array(),
+        )
 
     @property
     def rider_params(self) -> tuple[RiderParams | None, ...]:
@@ -306,12 +369,29 @@ class CoachBatch:
         self.sim.step(self.riders.act(cues, active))
         tel = self.sim.telemetry
         _post_step_kernel(
-            active, self.sim.state, tel.throttle, tel.brake, tel.progress, tel.lap_count,
-            tel.last_lap_time_s, tel.lap_completed, tel.crashed, tel.crash_cause, cues,
-            self._prev_progress, self._prev_crashed, self.steps, self.violations, *self._geo,
-            *self._post_args, self.obs, self.reward, self.terms, self.terminated, self.truncated,
+            active,
+            self.sim.state,
+            tel.throttle,
+            tel.brake,
+            tel.progress,
+            tel.lap_count,
+            tel.last_lap_time_s,
+            tel.lap_completed,
+            tel.crashed,
+            cues,
+            self._prev_progress,
+            self._prev_crashed,
+            self.steps,
+            self.violations,
+            *self._geo,
+            *self._post_args,
+            self.obs,
+            self.reward,
+            self.terms,
+            self.terminated,
+            self.truncated,
             self.lap_time_s,
-        )  # fmt: skip
+        )
 
     def cues_hz(self, actions: np.ndarray) -> np.ndarray:
         """Actions ``(B, 3)`` in the action space's units -> cues ``(B, 3)`` [left, right, Hz]
@@ -322,8 +402,9 @@ class CoachBatch:
                 f"actions must be a numeric array of shape ({self.num_envs}, 3) = "
                 f"[{', '.join(ACTION_NAMES)}], got {a.dtype} {a.shape}"
             )
-        if not _cues_kernel(a.astype(np.float64, copy=False), self.frequency_units == "hz",
-                            self._cues):  # fmt: skip
+        if not _cues_kernel(
+            a.astype(np.float64, copy=False), self.frequency_units == "hz", self._cues
+        ):
             raise ValueError("actions must be finite")
         return self._cues
 
@@ -332,9 +413,11 @@ class CoachBatch:
         action space's units (each rider's latency, line bias and grip are known to the oracle)."""
         r = self.riders
         cues = self.oracle.act(
-            self.sim.telemetry, r.haptic_latency_s + hp.RESPONSE_TAU_S,
-            line_bias=r.line_bias, grip_fraction=r.grip_fraction,
-        )  # fmt: skip
+            self.sim.telemetry,
+            r.haptic_latency_s + hp.RESPONSE_TAU_S,
+            line_bias=r.line_bias,
+            grip_fraction=r.grip_fraction,
+        )
         if self.frequency_units == "normalized":
             cues[:, 2] = hp.frequency_to_unit(cues[:, 2])
         out = cues.astype(np.float32)
@@ -441,9 +524,15 @@ class MotoCoachVectorEnv(VectorEnv):
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
         self.core = CoachBatch(
-            num_envs, track=track, rider=rider, bike=bike, max_episode_s=max_episode_s,
-            laps=laps, reward_weights=reward_weights, frequency_units=frequency_units,
-        )  # fmt: skip
+            num_envs,
+            track=track,
+            rider=rider,
+            bike=bike,
+            max_episode_s=max_episode_s,
+            laps=laps,
+            reward_weights=reward_weights,
+            frequency_units=frequency_units,
+        )
         self.num_envs = self.core.num_envs
         self.metadata = {"render_modes": [], "autoreset_mode": mode}
         self.autoreset_mode = mode
@@ -503,8 +592,13 @@ class MotoCoachVectorEnv(VectorEnv):
                 core.step(actions)
             infos = core.infos()
             self._autoreset = core.terminated | core.truncated
-            return (core.obs.copy(), core.reward.copy(), core.terminated.copy(),
-                    core.truncated.copy(), infos)  # fmt: skip
+            return (
+                core.obs.copy(),
+                core.reward.copy(),
+                core.terminated.copy(),
+                core.truncated.copy(),
+                infos,
+            )
         core.step(actions)
         done = core.terminated | core.truncated
         obs, reward = core.obs.copy(), core.reward.copy()
@@ -518,8 +612,12 @@ class MotoCoachVectorEnv(VectorEnv):
         self._restart(np.flatnonzero(done))
         obs = core.obs.copy()
         infos = core.infos()
-        infos.update(final_obs=final_obs, _final_obs=done.copy(), final_info=final_info,
-                     _final_info=done.copy())  # fmt: skip
+        infos.update(
+            final_obs=final_obs,
+            _final_obs=done.copy(),
+            final_info=final_info,
+            _final_info=done.copy(),
+        )
         return obs, reward, terminated, truncated, infos
 
     def _restart(self, idx: np.ndarray) -> None:
@@ -537,7 +635,7 @@ class MotoCoachVectorEnv(VectorEnv):
         return self.core.rider_params
 
     @property
-    def profile(self):
+    def profile(self) -> TrackProfile:
         """The track's :class:`apexrl.riders.TrackProfile` (racing line, optimal lap, apexes)."""
         return self.core.profile
 

@@ -41,6 +41,9 @@ from apexrl.io_utils import write_json_atomic
 
 EVALUATION_FILE = "evaluation.json"
 CONDITIONS = ("amateur", "coached", "oracle", "pro")
+LABELS = {"amateur": "amateur alone", "coached": "+ learned coach", "oracle": "+ oracle coach",
+          "pro": "pro"}  # fmt: skip
+"""Row labels of :func:`evaluation_table`."""
 TOP_LEVEL_KEYS = (
     "lap_time_mean_s", "lap_time_std_s", "lap_time_min_s", "lap_time_max_s", "reward_mean",
     "success_rate", "safety_violations_total", "safety_violations_per_episode",
@@ -80,6 +83,7 @@ def evaluate_coach(
     allow_pickle: bool = False,
     plots: bool = True,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a coach against the baselines (module docstring); returns the evaluation dict.
 
@@ -94,9 +98,14 @@ def evaluate_coach(
         allow_pickle: allow loading an SB3 zip (pickle inside).
         plots: write the PNGs.
         progress: rich progress bar on stderr.
+        overwrite: replace an ``evaluation.json`` already in ``output`` (else FileExistsError).
     """
     from apexrl.train.model_io import load_policy
 
+    if output is not None and not overwrite and (Path(output) / EVALUATION_FILE).exists():
+        raise FileExistsError(
+            f"{Path(output) / EVALUATION_FILE} exists; choose another --output or pass --force"
+        )
     policy = model if hasattr(model, "predict") else load_policy(model, allow_pickle=allow_pickle)
     started = time.perf_counter()
     coaches = {"amateur": (no_cue, "amateur"), "coached": (policy_coach(policy), "amateur"),
@@ -104,8 +113,9 @@ def evaluate_coach(
     rollouts = {}
     with _progress(progress, len(coaches) + (optimal_lap_s is None)) as advance:
         for name, (coach, rider) in coaches.items():
+            traced = name in ("amateur", "coached")
             rollouts[name] = run_episodes(coach, track=track, rider=rider, episodes=episodes,
-                                          seed=seed, trace=name in ("amateur", "coached"))  # fmt: skip
+                                          seed=seed, trace=traced)  # fmt: skip
             advance(name)
         if optimal_lap_s is None:
             optimal_lap_s = optimal_lap_time_s(track)
@@ -118,12 +128,16 @@ def evaluate_coach(
         "oracle_lap_time_s": c["oracle"]["lap_time_mean_s"],
         "pro_lap_time_s": c["pro"]["lap_time_mean_s"],
         "optimal_lap_time_s": round(float(optimal_lap_s), 4),
-        "gap_closed_fraction": gap_closed_fraction(c["amateur"]["lap_time_mean_s"],
-                                                   c["coached"]["lap_time_mean_s"],
-                                                   c["pro"]["lap_time_mean_s"]),  # fmt: skip
-        "oracle_gap_closed_fraction": gap_closed_fraction(c["amateur"]["lap_time_mean_s"],
-                                                          c["oracle"]["lap_time_mean_s"],
-                                                          c["pro"]["lap_time_mean_s"]),  # fmt: skip
+        "gap_closed_fraction": gap_closed_fraction(
+            c["amateur"]["lap_time_mean_s"],
+            c["coached"]["lap_time_mean_s"],
+            c["pro"]["lap_time_mean_s"],
+        ),  # fmt: skip
+        "oracle_gap_closed_fraction": gap_closed_fraction(
+            c["amateur"]["lap_time_mean_s"],
+            c["oracle"]["lap_time_mean_s"],
+            c["pro"]["lap_time_mean_s"],
+        ),  # fmt: skip
         "amateur_violations_per_episode": c["amateur"]["safety_violations_per_episode"],
         "coached_violations_per_episode": c["coached"]["safety_violations_per_episode"],
         "oracle_violations_per_episode": c["oracle"]["safety_violations_per_episode"],
@@ -136,8 +150,11 @@ def evaluate_coach(
         "crashes": c["coached"]["crashes"],
         "track": str(track),
         "seed": seed,
-        "model": {"algo": policy.algo, "path": None if hasattr(model, "predict") else str(model),
-                  "provenance": policy.metadata.get("provenance", {})},  # fmt: skip
+        "model": {
+            "algo": policy.algo,
+            "path": None if hasattr(model, "predict") else str(model),
+            "provenance": policy.metadata.get("provenance", {}),
+        },  # fmt: skip
         "coaching": coaching,
         "conditions": conditions,
         "episodes_by_condition": {n: records_to_json(r.records) for n, r in rollouts.items()},
@@ -153,11 +170,17 @@ def evaluate_coach(
             trk = load_track(track)
             result["plots"] = [
                 pl.plot_lap_times(conditions, optimal_lap_s, out / "lap_times.png").name,
-                pl.plot_speed_maps(trk, {"amateur alone": rollouts["amateur"].trace,
-                                         "amateur + learned coach": rollouts["coached"].trace},
-                                   out / "speed_map.png").name,  # fmt: skip
-                pl.plot_cues(rollouts["coached"].trace, out / "haptic_cues.png",
-                             track_length_m=trk.length_m).name,  # fmt: skip
+                pl.plot_speed_maps(
+                    trk,
+                    {
+                        "amateur alone": rollouts["amateur"].trace,
+                        "amateur + learned coach": rollouts["coached"].trace,
+                    },
+                    out / "speed_map.png",
+                ).name,  # fmt: skip
+                pl.plot_cues(
+                    rollouts["coached"].trace, out / "haptic_cues.png", track_length_m=trk.length_m
+                ).name,  # fmt: skip
             ]
         result["seconds"] = round(time.perf_counter() - started, 3)
         write_json_atomic(out / EVALUATION_FILE, result)
@@ -168,6 +191,7 @@ def evaluate_coach(
 
 def evaluation_table(evaluation: dict[str, Any]):
     """A rich Table of the conditions: lap time, spread, success, violations, gap closed."""
+    from rich import box
     from rich.table import Table
 
     def fmt(x: float | None, spec: str = ".2f") -> str:
@@ -177,21 +201,22 @@ def evaluation_table(evaluation: dict[str, Any]):
     gaps = {"coached": co["gap_closed_fraction"], "oracle": co["oracle_gap_closed_fraction"],
             "amateur": 0.0 if co["amateur_lap_time_s"] is not None else None,
             "pro": 1.0 if co["pro_lap_time_s"] is not None else None}  # fmt: skip
-    table = Table(title=f"coaching efficacy on {evaluation['track']} "
-                        f"({evaluation['episodes']} episodes, seed {evaluation['seed']})")  # fmt: skip
-    for col in ("condition", "lap time s", "std s", "min s", "max s", "success",
-                "violations/ep", "gap closed"):  # fmt: skip
-        table.add_column(col, justify="left" if col == "condition" else "right")
-    labels = {"amateur": "amateur alone", "coached": "amateur + learned coach",
-              "oracle": "amateur + oracle coach", "pro": "pro"}  # fmt: skip
+    title = (f"coaching efficacy on {evaluation['track']} ({evaluation['episodes']} episodes, "
+             f"seed {evaluation['seed']})")  # fmt: skip
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("condition", no_wrap=True)
+    for col in ("lap s", "std", "min-max s", "success", "viol/ep", "gap"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name in CONDITIONS:
         m = evaluation["conditions"][name]
+        spread = (f"{fmt(m['lap_time_min_s'])}-{fmt(m['lap_time_max_s'])}"
+                  if m["lap_time_min_s"] is not None else "-")  # fmt: skip
         table.add_row(
-            labels[name], fmt(m["lap_time_mean_s"]), fmt(m["lap_time_std_s"]),
-            fmt(m["lap_time_min_s"]), fmt(m["lap_time_max_s"]), fmt(m["success_rate"], ".0%"),
-            fmt(m["safety_violations_per_episode"], ".1f"), fmt(gaps[name], ".0%"),
+            LABELS[name], fmt(m["lap_time_mean_s"]), fmt(m["lap_time_std_s"]), spread,
+            fmt(m["success_rate"], ".0%"), fmt(m["safety_violations_per_episode"], ".1f"),
+            fmt(gaps[name], ".0%"),
         )  # fmt: skip
-    table.add_row("QSS optimal lap", fmt(co["optimal_lap_time_s"]), "", "", "", "", "", "")
+    table.add_row("optimal (QSS)", fmt(co["optimal_lap_time_s"]), "", "", "", "", "")
     return table
 
 

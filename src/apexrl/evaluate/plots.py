@@ -64,8 +64,9 @@ def plot_lap_times(
     ax.axhline(optimal_lap_s, color="k", ls="--", lw=1.0,
                label=f"QSS optimal lap {optimal_lap_s:.2f} s")  # fmt: skip
     known = [v for v in means if v is not None] + [optimal_lap_s]
-    lo, hi = min(known), max(
-        [conditions[n]["lap_time_max_s"] or 0.0 for n in names] + [optimal_lap_s]
+    lo, hi = (
+        min(known),
+        max([conditions[n]["lap_time_max_s"] or 0.0 for n in names] + [optimal_lap_s]),
     )
     pad = max(0.08 * (hi - lo), 1.0)
     ax.set_ylim(lo - 2 * pad, hi + 2 * pad)
@@ -130,7 +131,9 @@ def plot_cues(trace: Trace | None, path: str | os.PathLike, *,
     # Distance driven (the centre-line coordinate unwrapped at the start line).
     s = np.asarray(trace.s_m, dtype=np.float64)
     if track_length_m is not None:
-        s = s + track_length_m * np.concatenate([[0], np.cumsum(np.diff(s) < -0.5 * track_length_m)])
+        s = s + track_length_m * np.concatenate(
+            [[0], np.cumsum(np.diff(s) < -0.5 * track_length_m)]
+        )
     ax_v.plot(s, trace.speed_mps * 3.6, color="k", lw=1.0)
     ax_v.set_ylabel("speed (km/h)")
     ax_v.set_title("learned coach: haptic cues along the lap")

@@ -112,7 +112,9 @@ def decode_cue(cues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     c = np.asarray(cues, dtype=np.float64)
     if c.ndim != 2 or c.shape[1] != 3:
-        raise ValueError(f"cues must have shape (B, 3) = [left, right, frequency_hz], got {c.shape}")
+        raise ValueError(
+            f"cues must have shape (B, 3) = [left, right, frequency_hz], got {c.shape}"
+        )
     left = np.clip(c[:, 0], 0.0, 1.0)
     right = np.clip(c[:, 1], 0.0, 1.0)
     f = np.clip(c[:, 2], FREQ_MIN_HZ, FREQ_MAX_HZ)
@@ -129,8 +131,9 @@ def encode_cue(lateral: np.ndarray, urgency: np.ndarray) -> np.ndarray:
     urg = np.clip(np.asarray(urgency, dtype=np.float64), -1.0, 1.0)
     lat, urg = np.broadcast_arrays(lat, urg)
     out = np.empty((*lat.shape, 3))
-    _encode_batch(np.ascontiguousarray(lat).ravel(), np.ascontiguousarray(urg).ravel(),
-                  out.reshape(-1, 3))  # fmt: skip
+    _encode_batch(
+        np.ascontiguousarray(lat).ravel(), np.ascontiguousarray(urg).ravel(), out.reshape(-1, 3)
+    )
     return out
 
 

@@ -59,12 +59,27 @@ def coach_level(grip: float, speed_fraction: float, grip_margin: float) -> float
 
 @nb.njit(**_NUMBA)
 def oracle_kernel(
-    s: np.ndarray, n: np.ndarray, psi: np.ndarray, v: np.ndarray, ax_g: np.ndarray,
-    crashed: np.ndarray, latency_s: np.ndarray, line_bias: np.ndarray, grip_fraction: np.ndarray,
-    off_line: np.ndarray, table: np.ndarray, ds: float, g: float, speed_fraction: float,
-    grip_margin: float, lat_scale_m: float, lat_dead_m: float, speed_scale: float,
-    speed_dead: float, out: np.ndarray,
-) -> None:  # fmt: skip
+    s: np.ndarray,
+    n: np.ndarray,
+    psi: np.ndarray,
+    v: np.ndarray,
+    ax_g: np.ndarray,
+    crashed: np.ndarray,
+    latency_s: np.ndarray,
+    line_bias: np.ndarray,
+    grip_fraction: np.ndarray,
+    off_line: np.ndarray,
+    table: np.ndarray,
+    ds: float,
+    g: float,
+    speed_fraction: float,
+    grip_margin: float,
+    lat_scale_m: float,
+    lat_dead_m: float,
+    speed_scale: float,
+    speed_dead: float,
+    out: np.ndarray,
+) -> None:
     """Oracle cues ``out (B, 3)`` [left, right, frequency_hz] for B riders (module docstring);
     every input array is ``(B,)`` except the profile's ``off_line (M,)`` and ``table (2, F, M)``."""
     for b in range(s.shape[0]):
@@ -133,8 +148,10 @@ class OracleCoach:
         for name, value in positive.items():
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
-        for name, value in (("lateral_deadband_m", lateral_deadband_m),
-                            ("speed_deadband", speed_deadband)):  # fmt: skip
+        for name, value in (
+            ("lateral_deadband_m", lateral_deadband_m),
+            ("speed_deadband", speed_deadband),
+        ):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         self.speed_fraction = float(speed_fraction)
@@ -145,10 +162,17 @@ class OracleCoach:
         self.speed_deadband = float(speed_deadband)
         p = self.profile
         self._args = (
-            p.line_offset_m, p.speed_table_mps, p.track.ds_m, p.bike.g_mps2,
-            self.speed_fraction, self.grip_margin, self.lateral_full_scale_m,
-            self.lateral_deadband_m, self.speed_full_scale, self.speed_deadband,
-        )  # fmt: skip
+            p.line_offset_m,
+            p.speed_table_mps,
+            p.track.ds_m,
+            p.bike.g_mps2,
+            self.speed_fraction,
+            self.grip_margin,
+            self.lateral_full_scale_m,
+            self.lateral_deadband_m,
+            self.speed_full_scale,
+            self.speed_deadband,
+        )
 
     def act(
         self,
@@ -171,11 +195,18 @@ class OracleCoach:
         b = tel.s_m.shape[0]
         out = np.empty((b, 3))
         oracle_kernel(
-            tel.s_m, tel.n_m, tel.heading_error_rad, tel.speed_mps, tel.longitudinal_g,
-            tel.crashed, _per_rider("latency_s", latency_s, b, 0.0, np.inf),
+            tel.s_m,
+            tel.n_m,
+            tel.heading_error_rad,
+            tel.speed_mps,
+            tel.longitudinal_g,
+            tel.crashed,
+            _per_rider("latency_s", latency_s, b, 0.0, np.inf),
             _per_rider("line_bias", line_bias, b, 0.0, 1.0),
-            _per_rider("grip_fraction", grip_fraction, b, 1e-9, 1.0), *self._args, out,
-        )  # fmt: skip
+            _per_rider("grip_fraction", grip_fraction, b, 1e-9, 1.0),
+            *self._args,
+            out,
+        )
         return out
 
 

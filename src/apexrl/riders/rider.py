@@ -8,9 +8,9 @@ sections 3-4). What it tries to do:
   the turn (a Gaussian bump of ``APEX_SIGMA_M`` around each apex), kept ``LINE_EDGE_MARGIN_M`` from
   the edges.
 - **Speed**: the QSS speed profile of that line for tyres with ``mu * speed_fraction^2`` (corner
-  speeds ``speed_fraction`` times the optimum, braking ``speed_fraction^2`` times as hard, full power
-  on the straights), with braking points moved ``braking_point_error_m`` early (+) or late (-, an
-  overshoot: the rider also arrives at the apex too fast). Profiles are tabulated per track
+  speeds ``speed_fraction`` times the optimum, braking ``speed_fraction^2`` times as hard, full
+  power on the straights), with braking points moved ``braking_point_error_m`` early (+) or late (-,
+  an overshoot: the rider also arrives at the apex too fast). Profiles are tabulated per track
   (:class:`TrackProfile`) and include the bike's roll-rate limit, so they are the fastest the
   simulated bike can follow.
 
@@ -19,15 +19,18 @@ How it rides (one control step, vectorised over B riders in :func:`rider_kernel`
 1. **Perception** through ``reaction_delay_s`` (a ring buffer of what it saw). Like a skilled
    human operator it predicts, with an internal model that holds the perceived speed and lean,
    where the bike will be when a new lean takes effect: ``tau = delay + roll time constant`` later
-   (position along the track, lateral offset and heading error).
+   (position along the track, lateral offset and heading error, integrating the Frenet kinematics
+   of :mod:`apexrl.vehicles.motorcycle` along the road's changing curvature, and the speed from the
+   longitudinal acceleration it feels).
 2. **Lean**: a preview (pure-pursuit) controller on the predicted state,
    ``kappa_cmd = kappa_ff + 2 e / L^2`` with ``L = v * preview_s`` and
    ``e = (n_line - n) + L (n_line' - heading_error)``; ``kappa_ff`` is the intended line's curvature
-   at the predicted position, and the lean command is the steady lean ``atan(v^2 kappa_cmd / g)``,
+   at the predicted position, and the lean command is the steady lean ``atan(v^2 kappa_cmd / g)``
+   at the predicted speed,
    capped at ``atan(grip_fraction * mu)`` less ``NOISE_MARGIN_SIGMAS`` of its lean noise.
 3. **Speed**: the smaller of the average accelerations that reach the target speed ``L/2`` and
-   ``L`` ahead, ``(v_target^2 - v^2) / (2 d)``, plus drag and rolling resistance, limited to what the friction
-   circle leaves at ``grip_fraction`` after the lateral demand ``g tan(roll)`` (less
+   ``L`` ahead, ``(v_target^2 - v^2) / (2 d)``, plus drag and rolling resistance, limited to what
+   the friction circle leaves at ``grip_fraction`` after the lateral demand ``g tan(roll)`` (less
    ``NOISE_MARGIN_SIGMAS`` of its throttle or brake noise), turned into throttle or brake with the
    bike's limits.
 4. **Input noise**: smooth-to-jerky band-limited noise on lean, throttle and brake, a sum of
@@ -54,6 +57,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from apexrl.riders import haptics as hp
+from apexrl.sim import BatchSim
 from apexrl.tracks.geometry import interp_periodic
 from apexrl.tracks.lapsim import LapResult, simulate_lap
 from apexrl.tracks.raceline import RacingLine, minimum_curvature_line
@@ -81,6 +85,8 @@ RING_SIZE = 16
 MISREAD_POOL = 64
 """Uniform draws kept per rider for misread decisions (refilled from its generator when used)."""
 NOISE_LEAN, NOISE_THROTTLE, NOISE_BRAKE = 0, 1, 2
+PREDICTION_STEPS = 4
+"""Euler steps of a rider's internal model over its delay plus the roll lag."""
 NOISE_MARGIN_SIGMAS = 2.0
 """A rider keeps this many RMS of its own input noise inside its grip budget (lean and throttle or
 brake), so its jitter alone rarely exceeds the grip; delays, overshoots and cues still can."""
@@ -88,8 +94,8 @@ MAX_DELAY_S = 0.7
 """Longest reaction delay or haptic latency (the ring buffers hold 15 steps of 50 ms)."""
 
 # Perception ring-buffer columns.
-_PS, _PN, _PPSI, _PV, _PROLL = 0, 1, 2, 3, 4
-_N_PERC = 5
+_PS, _PN, _PPSI, _PV, _PROLL, _PAX = 0, 1, 2, 3, 4, 5
+_N_PERC = 6
 
 
 # ---------------------------------------------------------------------- parameters
@@ -151,7 +157,9 @@ class RiderParams:
                 f"got {self.speed_fraction}"
             )
         if not 0.0 < self.grip_fraction <= 1.0:
-            raise ValueError(f"RiderParams.grip_fraction must be in (0, 1], got {self.grip_fraction}")
+            raise ValueError(
+                f"RiderParams.grip_fraction must be in (0, 1], got {self.grip_fraction}"
+            )
         if not NOISE_MIN_HZ < self.noise_bandwidth_hz <= 10.0:
             raise ValueError(f"RiderParams.noise_bandwidth_hz must be in ({NOISE_MIN_HZ}, 10] Hz")
         if not 0.1 <= self.preview_s <= 5.0:
@@ -201,7 +209,7 @@ PRESET_RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "misread_prob": (0.02, 0.08),
     },
 }
-"""Per preset, the uniform range of every :class:`RiderParams` field used by :func:`sample_rider`."""
+"""Per preset, the uniform range of every :class:`RiderParams` field (:func:`sample_rider`)."""
 RIDER_PRESETS = tuple(PRESET_RANGES)
 
 
@@ -216,8 +224,10 @@ def sample_rider(preset: str, rng: np.random.Generator) -> RiderParams:
     field order, from ``rng``)."""
     ranges = _check_preset(preset)
     u = rng.random(len(ranges))
-    values = {f.name: ranges[f.name][0] + u[i] * (ranges[f.name][1] - ranges[f.name][0])
-              for i, f in enumerate(fields(RiderParams))}  # fmt: skip
+    values = {
+        f.name: ranges[f.name][0] + u[i] * (ranges[f.name][1] - ranges[f.name][0])
+        for i, f in enumerate(fields(RiderParams))
+    }
     return RiderParams(**{k: float(v) for k, v in values.items()})
 
 
@@ -260,8 +270,8 @@ class TrackProfile:
     line_curvature_1pm: np.ndarray = field(repr=False)
     """``(M,)`` curvature of the racing line, 1/m."""
     speed_table_mps: np.ndarray = field(repr=False)
-    """``(2, F, M)`` QSS speeds, m/s: ``[0]`` on the racing line, ``[1]`` on the centre line, one row
-    per level of :data:`SPEED_LEVELS`."""
+    """``(2, F, M)`` QSS speeds, m/s: ``[0]`` on the racing line, ``[1]`` on the centre line, one
+    row per level of :data:`SPEED_LEVELS`."""
     apex_s_m: np.ndarray = field(repr=False)
     """``(K,)`` sorted centre-line distances of the apexes (minimum-speed points), m."""
     apex_outside: np.ndarray = field(repr=False)
@@ -317,7 +327,8 @@ def track_profile(track: Track, bike: MotorcycleParams | None = None) -> TrackPr
         raise TypeError(f"bike must be MotorcycleParams, got {type(bike).__name__}")
     if not track.closed:
         raise ValueError(
-            f"track {track.name!r} is open; rider models and the coaching envs need a closed circuit"
+            f"track {track.name!r} is open; rider models and the coaching envs need a closed "
+            "circuit"
         )
     digest = hashlib.blake2b(digest_size=16)
     for arr in (track.xy_m, track.w_left_m, track.w_right_m):
@@ -371,8 +382,10 @@ def _build_profile(track: Track, bike: MotorcycleParams) -> TrackProfile:
         outside -= np.sign(line_kappa[i]) * np.exp(-0.5 * (d / APEX_SIGMA_M) ** 2)
     outside = np.clip(outside, -1.0, 1.0)
 
-    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in
-              (racing.offsets_m, line_kappa, table, apex_s, outside)]  # fmt: skip
+    arrays = [
+        np.ascontiguousarray(a, dtype=np.float64)
+        for a in (racing.offsets_m, line_kappa, table, apex_s, outside)
+    ]
     for a in arrays:
         a.setflags(write=False)
     return TrackProfile(
@@ -447,9 +460,16 @@ def target_speed(
 
 @nb.njit(**_NUMBA)
 def intended_offset(
-    x: float, bias: float, apex_err: float, shift_m: float, off_line: np.ndarray,
-    apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray, ds: float,
-) -> float:  # fmt: skip
+    x: float,
+    bias: float,
+    apex_err: float,
+    shift_m: float,
+    off_line: np.ndarray,
+    apex_outside: np.ndarray,
+    w_left: np.ndarray,
+    w_right: np.ndarray,
+    ds: float,
+) -> float:
     """A rider's intended lateral offset at ``x`` (+ left, m), kept inside the edge margin."""
     n = (1.0 - bias) * interp_periodic(off_line, x, ds, True)
     n += apex_err * interp_periodic(apex_outside, x, ds, True) + shift_m
@@ -467,34 +487,67 @@ def _noise(t: float, w: np.ndarray, phase: np.ndarray, amp: float) -> float:
 
 
 # ---------------------------------------------------------------------- batched controller
-# Per-rider parameter columns (RiderBatch.params_array).
-(C_DELAY_STEPS, C_HAPTIC_STEPS, C_LEAN_NOISE, C_THROTTLE_NOISE, C_BRAKE_NOISE, C_BRAKE_ERR,
- C_APEX_ERR, C_LEVEL, C_GRIP_FRAC, C_BIAS, C_PREVIEW, C_COMPLIANCE, C_MISREAD) = range(13)  # fmt: skip
+# Per-rider parameter columns of the kernel's ``prm (B, N_COLUMNS)``.
+(
+    C_DELAY_STEPS,
+    C_HAPTIC_STEPS,
+    C_LEAN_NOISE,
+    C_THROTTLE_NOISE,
+    C_BRAKE_NOISE,
+    C_BRAKE_ERR,
+    C_APEX_ERR,
+    C_LEVEL,
+    C_GRIP_FRAC,
+    C_BIAS,
+    C_PREVIEW,
+    C_COMPLIANCE,
+    C_MISREAD,
+) = range(13)
 N_COLUMNS = 13
 
 
 @nb.njit(**_NUMBA)
 def rider_kernel(
-    state: np.ndarray, crashed: np.ndarray, t_s: np.ndarray, active: np.ndarray,
-    cues: np.ndarray, prm: np.ndarray, perc: np.ndarray,
-    cue_buf: np.ndarray, head: int, resp: np.ndarray, side: np.ndarray, misread: np.ndarray,
-    pool: np.ndarray, pool_i: np.ndarray, noise_w: np.ndarray, noise_phase: np.ndarray,
-    off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray, table: np.ndarray,
-    apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray, ds: float, dt: float,
-    p: np.ndarray, out: np.ndarray,
-) -> int:  # fmt: skip
+    state: np.ndarray,
+    crashed: np.ndarray,
+    t_s: np.ndarray,
+    active: np.ndarray,
+    cues: np.ndarray,
+    prm: np.ndarray,
+    perc: np.ndarray,
+    cue_buf: np.ndarray,
+    head: int,
+    resp: np.ndarray,
+    side: np.ndarray,
+    misread: np.ndarray,
+    pool: np.ndarray,
+    pool_i: np.ndarray,
+    noise_w: np.ndarray,
+    noise_phase: np.ndarray,
+    off_line: np.ndarray,
+    k_line: np.ndarray,
+    k_centre: np.ndarray,
+    table: np.ndarray,
+    apex_outside: np.ndarray,
+    w_left: np.ndarray,
+    w_right: np.ndarray,
+    ds: float,
+    dt: float,
+    p: np.ndarray,
+    out: np.ndarray,
+) -> int:
     """One control step of B riders: simulator ``state (B, 9)`` (the motorcycle state layout),
     ``crashed``/``t_s (B,)`` telemetry and cues ``(B, 3)`` [left, right, Hz] -> ``out (B, 3)``
     motorcycle actions [throttle, brake, lean_cmd_rad]. Riders with ``active[b]`` False are left
-    untouched (their actions are zero). On entry ``out`` holds the previous step's
-    actions (the rider remembers its last lean command).
+    untouched (their actions are zero). On entry ``out`` holds the previous step's actions (the
+    rider remembers its last lean command).
 
-    ``perc (B, RING, 5)`` and ``cue_buf (B, RING, 3)`` are ring buffers whose slot ``head`` receives
-    this step's state and cue; ``resp (B, 2)`` is the filtered haptic response (lateral,
-    urgency), ``side`` the side of the last read cue, ``misread`` the steps it stays misread,
-    ``pool (B, P)`` uniforms consumed at ``pool_i``. Returns how many pools ran out (the caller
-    refills them before the next step). ``noise_w``/``noise_phase`` are ``(B, 3, K)``. ``p`` is the
-    bike's ``motorcycle.params_array``.
+    Memory: ``perc (B, RING, 6)`` (s, n, heading error, speed, roll, a_x) and
+    ``cue_buf (B, RING, 3)`` are ring buffers whose slot ``head`` receives this step's state and
+    cue; ``resp (B, 2)`` is the filtered haptic response (lateral, urgency), ``side`` the side of
+    the last read cue, ``misread`` the steps it stays misread, ``pool (B, P)`` uniforms consumed at
+    ``pool_i``. ``noise_w``/``noise_phase`` are ``(B, 3, K)``; ``p`` is the bike's
+    ``motorcycle.params_array``. Returns how many pools ran out (the caller refills them).
     """
     ring = perc.shape[1]
     g = p[moto.P_G_MPS2]
@@ -517,6 +570,7 @@ def rider_kernel(
         perc[b, head, _PPSI] = state[b, moto.HEADING_ERROR_RAD]
         perc[b, head, _PV] = state[b, moto.SPEED_MPS]
         perc[b, head, _PROLL] = state[b, moto.ROLL_RAD]
+        perc[b, head, _PAX] = state[b, moto.AX_MPS2]
         cue_buf[b, head, 0] = cues[b, 0]
         cue_buf[b, head, 1] = cues[b, 1]
         cue_buf[b, head, 2] = cues[b, 2]
@@ -532,6 +586,7 @@ def rider_kernel(
         psip = perc[b, r, _PPSI]
         vp = perc[b, r, _PV]
         rollp = perc[b, r, _PROLL]
+        axp = perc[b, r, _PAX]
 
         # Haptics: the cue felt after the latency, possibly misread, through a first-order lag.
         h = (head - int(prm[b, C_HAPTIC_STEPS])) % ring
@@ -562,20 +617,26 @@ def rider_kernel(
         apex_err = prm[b, C_APEX_ERR]
         grip = prm[b, C_GRIP_FRAC]
         # Internal model: where the bike will be when a new lean takes effect (after the
-        # perception delay and the roll lag), holding the perceived speed and lean.
-        tau_p = delay * dt + tau_roll
+        # perception delay and the roll lag), holding the perceived speed and lean; the Frenet
+        # kinematics are integrated in PREDICTION_STEPS steps because the road's curvature
+        # changes along the way (turn-in).
         k_path = g * math.tan(rollp) / max(vp * vp, 1.0)
         k_path = min(max(k_path, -k_cap), k_cap)
-        psi_rate = vp * (k_path - interp_periodic(k_centre, sp, ds, True))
-        psi_pred = psip + psi_rate * tau_p
-        n_pred = np_ + vp * math.sin(psip) * tau_p + 0.5 * vp * psi_rate * tau_p * tau_p
-        sa = sp + vp * tau_p
+        h = (delay * dt + tau_roll) / PREDICTION_STEPS
+        sa, n_pred, psi_pred = sp, np_, psip
+        for _ in range(PREDICTION_STEPS):
+            k_ref = interp_periodic(k_centre, sa, ds, True)
+            s_rate = vp * math.cos(psi_pred) / max(1.0 - n_pred * k_ref, moto.MIN_FRENET_SCALE)
+            psi_pred += h * (vp * k_path - k_ref * s_rate)
+            n_pred += h * vp * math.sin(psi_pred)
+            sa += h * s_rate
         look = max(vp * prm[b, C_PREVIEW], MIN_PREVIEW_M)
 
         # Lean: preview controller around the intended line.
         n0 = intended_offset(sa, bias, apex_err, shift, off_line, apex_outside, w_left, w_right, ds)
-        n1 = intended_offset(sa + ds, bias, apex_err, shift, off_line, apex_outside, w_left,
-                             w_right, ds)  # fmt: skip
+        n1 = intended_offset(
+            sa + ds, bias, apex_err, shift, off_line, apex_outside, w_left, w_right, ds
+        )
         err = (n0 - n_pred) + look * ((n1 - n0) / ds - psi_pred)
         k_ff = (1.0 - bias) * interp_periodic(k_line, sa, ds, True)
         k_ff += bias * interp_periodic(k_centre, sa, ds, True)
@@ -583,7 +644,8 @@ def rider_kernel(
         # A rider knows its own jitter and keeps NOISE_MARGIN_SIGMAS of it inside its grip.
         lean_noise = prm[b, C_LEAN_NOISE]
         lean_cap = min(math.atan(grip * mu) - NOISE_MARGIN_SIGMAS * lean_noise, lean_max)
-        lean = math.atan(vp * vp * k_cmd / g) + lean_bias
+        v_lean = max(vp + axp * (delay * dt + tau_roll), 0.0)  # the speed when it bites
+        lean = math.atan(v_lean * v_lean * k_cmd / g) + lean_bias
         lean = min(max(lean, -lean_cap), lean_cap)
         # The rider budgets grip for the largest of the lean it feels, the lean it asked for last
         # step (``out`` still holds it) and the lean it asks for now.
@@ -612,12 +674,17 @@ def rider_kernel(
         brake = 0.0
         if ax_tyre >= 0.0:
             throttle = ax_tyre / drive_cap
-            throttle += _noise(t_s[b], noise_w[b, NOISE_THROTTLE], noise_phase[b, NOISE_THROTTLE],
-                               prm[b, C_THROTTLE_NOISE])  # fmt: skip
+            throttle += _noise(
+                t_s[b],
+                noise_w[b, NOISE_THROTTLE],
+                noise_phase[b, NOISE_THROTTLE],
+                prm[b, C_THROTTLE_NOISE],
+            )
         else:
             brake = -ax_tyre / brake_cap
-            brake += _noise(t_s[b], noise_w[b, NOISE_BRAKE], noise_phase[b, NOISE_BRAKE],
-                            prm[b, C_BRAKE_NOISE])  # fmt: skip
+            brake += _noise(
+                t_s[b], noise_w[b, NOISE_BRAKE], noise_phase[b, NOISE_BRAKE], prm[b, C_BRAKE_NOISE]
+            )
         out[b, 0] = min(max(throttle, 0.0), 1.0)
         out[b, 1] = min(max(brake, 0.0), 1.0)
         out[b, 2] = lean
@@ -638,10 +705,11 @@ class RiderBatch:
 
     Args:
         sim: the motorcycle simulator the riders ride in (closed track).
-        profile: the track's :class:`TrackProfile`; default ``track_profile(sim.track, sim.params)``.
+        profile: the track's :class:`TrackProfile`; default
+            ``track_profile(sim.track, sim.params)``.
     """
 
-    def __init__(self, sim, profile: TrackProfile | None = None) -> None:
+    def __init__(self, sim: BatchSim, profile: TrackProfile | None = None) -> None:
         if sim.vehicle != "motorcycle":
             raise ValueError(f"riders ride motorcycles, not a {sim.vehicle!r} simulator")
         profile = track_profile(sim.track, sim.params) if profile is None else profile
@@ -725,8 +793,9 @@ class RiderBatch:
         state[idx, moto.ROLL_RAD] = roll
         state[idx, moto.AY_MPS2] = g * np.tan(roll)
         state[idx, moto.FRICTION_USAGE] = np.abs(np.tan(roll)) / self.profile.bike.mu
-        self._perc[idx] = state[idx][:, None, [moto.S_M, moto.N_M, moto.HEADING_ERROR_RAD,
-                                                moto.SPEED_MPS, moto.ROLL_RAD]]  # fmt: skip
+        columns = [moto.S_M, moto.N_M, moto.HEADING_ERROR_RAD, moto.SPEED_MPS, moto.ROLL_RAD]
+        self._perc[idx] = 0.0  # the rolling start has no longitudinal acceleration yet
+        self._perc[idx, :, : len(columns)] = state[idx][:, None, columns]
         self._actions[idx] = 0.0
         self._actions[idx, 2] = roll
 
@@ -750,10 +819,25 @@ class RiderBatch:
         self._head = (self._head + 1) % RING_SIZE
         tel = self.sim.telemetry
         spent = rider_kernel(
-            self.sim.state, tel.crashed, tel.t_s, active, cues, self._prm, self._perc, self._cue_buf,
-            self._head, self._resp, self._side, self._misread, self._pool, self._pool_i,
-            self._noise_w, self._noise_phase, *self._track_args, self._actions,
-        )  # fmt: skip
+            self.sim.state,
+            tel.crashed,
+            tel.t_s,
+            active,
+            cues,
+            self._prm,
+            self._perc,
+            self._cue_buf,
+            self._head,
+            self._resp,
+            self._side,
+            self._misread,
+            self._pool,
+            self._pool_i,
+            self._noise_w,
+            self._noise_phase,
+            *self._track_args,
+            self._actions,
+        )
         if spent:  # rare: a pool lasts MISREAD_POOL cue-side changes
             for i in np.flatnonzero(self._pool_i >= MISREAD_POOL):
                 self._pool[i] = self._rngs[i].random(MISREAD_POOL)
@@ -787,17 +871,26 @@ def _columns(prm: RiderParams, dt_s: float) -> np.ndarray:
 def _start_pose(profile: TrackProfile, prm: np.ndarray) -> tuple[np.ndarray, ...]:
     k = prm.shape[0]
     out = np.empty((5, k))
-    _start_kernel(prm, *profile.kernel_arrays(), profile.track.ds_m,
-                  moto.params_array(profile.bike), out)  # fmt: skip
+    _start_kernel(
+        prm, *profile.kernel_arrays(), profile.track.ds_m, moto.params_array(profile.bike), out
+    )
     return tuple(out)
 
 
 @nb.njit(**_NUMBA)
 def _start_kernel(
-    prm: np.ndarray, off_line: np.ndarray, k_line: np.ndarray, k_centre: np.ndarray,
-    table: np.ndarray, apex_outside: np.ndarray, w_left: np.ndarray, w_right: np.ndarray,
-    ds: float, p: np.ndarray, out: np.ndarray,
-) -> None:  # fmt: skip
+    prm: np.ndarray,
+    off_line: np.ndarray,
+    k_line: np.ndarray,
+    k_centre: np.ndarray,
+    table: np.ndarray,
+    apex_outside: np.ndarray,
+    w_left: np.ndarray,
+    w_right: np.ndarray,
+    ds: float,
+    p: np.ndarray,
+    out: np.ndarray,
+) -> None:
     g = p[moto.P_G_MPS2]
     for b in range(prm.shape[0]):
         bias = prm[b, C_BIAS]
@@ -806,8 +899,9 @@ def _start_kernel(
         n1 = intended_offset(ds, bias, apex_err, 0.0, off_line, apex_outside, w_left, w_right, ds)
         v = target_speed(0.0, prm[b, C_LEVEL], bias, prm[b, C_BRAKE_ERR], table, ds)
         kappa = (1.0 - bias) * k_line[0] + bias * k_centre[0]
-        lean_cap = min(math.atan(prm[b, C_GRIP_FRAC] * p[moto.P_MU_G_MPS2] / g),
-                       p[moto.P_LEAN_MAX_RAD])  # fmt: skip
+        lean_cap = min(
+            math.atan(prm[b, C_GRIP_FRAC] * p[moto.P_MU_G_MPS2] / g), p[moto.P_LEAN_MAX_RAD]
+        )
         out[0, b] = 0.0
         out[1, b] = n0
         out[2, b] = math.atan((n1 - n0) / ds)

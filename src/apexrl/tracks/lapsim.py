@@ -438,7 +438,7 @@ def _settled(new: float, old: float) -> bool:
 
 
 def _roll_rate_cap_mps(line: Track, envelope: GGEnvelope, ceiling: np.ndarray) -> np.ndarray:
-    """Per-sample speed cap ``(M,)`` m/s from the roll-rate limit (see :func:`speed_ceiling_mps`)."""
+    """Per-sample speed cap ``(M,)`` m/s from the roll-rate limit (see ``speed_ceiling_mps``)."""
     assert envelope.roll_rate_max_radps is not None
     g = envelope.g_mps2
     omega = envelope.roll_rate_max_radps

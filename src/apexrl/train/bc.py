@@ -44,8 +44,6 @@ from apexrl.train.model_io import (
     to_policy_action,
 )
 
-BC_DIR = "bc"
-
 
 @dataclass(frozen=True)
 class BCConfig:
@@ -77,8 +75,12 @@ class BCConfig:
     def __post_init__(self) -> None:
         mix = dict(self.mix)
         if not mix or any(not isinstance(k, str) for k in mix):
-            raise ValueError("mix must map rider presets to weights, e.g. {'pro': 0.7, 'amateur': 0.3}")
-        if any(not (isinstance(w, int | float) and math.isfinite(w) and w >= 0) for w in mix.values()):
+            raise ValueError(
+                "mix must map rider presets to weights, e.g. {'pro': 0.7, 'amateur': 0.3}"
+            )
+        if any(
+            not (isinstance(w, int | float) and math.isfinite(w) and w >= 0) for w in mix.values()
+        ):
             raise ValueError(f"mix weights must be finite numbers >= 0, got {mix}")
         if sum(mix.values()) <= 0:
             raise ValueError(f"mix weights must not all be zero, got {mix}")
@@ -161,7 +163,9 @@ class BCResult:
             "stopped_early": self.stopped_early,
             "train_loss": [round(x, 6) for x in self.train_loss],
             "val_loss": [round(x, 6) for x in self.val_loss],
-            "best_val_loss": round(self.val_loss[self.best_epoch - 1], 6) if self.val_loss else None,
+            "best_val_loss": round(self.val_loss[self.best_epoch - 1], 6)
+            if self.val_loss
+            else None,
             "final_val_loss_per_rider": self.val_loss_per_rider[self.best_epoch - 1]
             if self.val_loss_per_rider
             else {},
@@ -269,6 +273,7 @@ def train_bc(
     tensorboard_dir: str | os.PathLike | None = None,
     progress: bool = True,
     data: BCData | None = None,
+    force: bool = False,
 ) -> BCResult:
     """Clone the oracle coach from the datasets under ``datasets_root`` (module docstring).
 
@@ -282,6 +287,7 @@ def train_bc(
         tensorboard_dir: where TensorBoard logs ``bc/train_loss`` and ``bc/val_loss`` go.
         progress: show a rich progress bar (stderr).
         data: already loaded data (skips reading the datasets).
+        force: replace a model already in ``output``.
     """
     from apexrl.train.checkpoints import seeded_torch
 
@@ -289,6 +295,10 @@ def train_bc(
     kwargs = dict(policy_kwargs or default_policy_kwargs(algo))
     weights = cfg.weights
     started = time.perf_counter()
+    if output is not None and not force and (Path(output) / "model.json").exists():
+        raise FileExistsError(
+            f"{output} already holds a model; choose another folder or pass --force (force=True)"
+        )
     if data is None:
         data = load_bc_data(datasets_root, riders=tuple(weights), val_fraction=cfg.val_fraction,
                             gamma=cfg.gamma, seed=seed)  # fmt: skip
@@ -304,10 +314,14 @@ def train_bc(
             observation_space=data.observation_space,
             action_space=data.action_space,
             hyperparameters={"bc": cfg.to_dict()},
-            provenance={"seed": seed, "stage": "bc", **data.provenance,
-                        "best_epoch": result["best_epoch"],
-                        "best_val_loss": result["val"][result["best_epoch"] - 1]
-                        if result["val"] else None},  # fmt: skip
+            provenance={
+                "seed": seed,
+                "stage": "bc",
+                **data.provenance,
+                "best_epoch": result["best_epoch"],
+                "best_val_loss": result["val"][result["best_epoch"] - 1] if result["val"] else None,
+            },  # fmt: skip
+            overwrite=force,
         )
     return BCResult(
         policy=result["policy"],

@@ -195,14 +195,23 @@ def rng_state() -> dict[str, Any]:
 
     import torch as th
 
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # SB3 draws its minibatch permutations from numpy's legacy global generator.
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     py_version, py_state, py_gauss = random.getstate()
     return {
         "torch": th.get_rng_state(),
-        "numpy": {"kind": kind, "keys": np.asarray(keys, dtype=np.int64), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},  # fmt: skip
-        "python": {"version": py_version, "state": np.asarray(py_state, dtype=np.int64),
-                   "gauss": py_gauss},  # fmt: skip
+        "numpy": {
+            "kind": kind,
+            "keys": np.asarray(keys, dtype=np.int64),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },  # fmt: skip
+        "python": {
+            "version": py_version,
+            "state": np.asarray(py_state, dtype=np.int64),
+            "gauss": py_gauss,
+        },  # fmt: skip
     }
 
 
@@ -214,8 +223,9 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
     th.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"],
-                         n["has_gauss"], n["cached_gaussian"]))  # fmt: skip
+    legacy = (n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"],
+              n["cached_gaussian"])  # fmt: skip
+    np.random.set_state(legacy)  # noqa: NPY002
     p = state["python"]
     random.setstate((p["version"], tuple(int(x) for x in p["state"]), p["gauss"]))
 
@@ -246,7 +256,7 @@ class seeded_torch:
         th.distributions.Distribution.set_default_validate_args(False)
         if self.seed is not None:
             th.manual_seed(self.seed)
-            np.random.seed(self.seed % 2**32)
+            np.random.seed(self.seed % 2**32)  # noqa: NPY002 (SB3 uses the global)
             random.seed(self.seed)
         return self
 

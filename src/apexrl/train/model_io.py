@@ -20,7 +20,8 @@ Loading our format never unpickles anything. Loading an SB3 zip does (its ``data
 cloudpickle'd objects), so :func:`load_policy` refuses it unless ``allow_pickle=True``.
 
 torch and SB3 are imported lazily; :class:`ObservationNormalizer` is built on first access
-(module ``__getattr__``), so it pickles by reference as ``apexrl.train.model_io.ObservationNormalizer``.
+(module ``__getattr__``), so it pickles by reference as
+``apexrl.train.model_io.ObservationNormalizer``.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ def sb3_policy_kwargs(
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise ValueError(
-            f"unknown {algo} policy option(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
+            f"unknown {algo} policy option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(allowed))}"
         )
     act = kwargs.get("activation_fn", DEFAULT_POLICY_KWARGS[algo]["activation_fn"])
     if act not in ACTIVATIONS:
@@ -288,6 +290,7 @@ def save_policy(
     hyperparameters: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
     sb3_model=None,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``model.safetensors`` + ``model.json`` (and ``model_sb3.zip`` when ``sb3_model`` is
     given) into ``folder``, each atomically; returns the folder.
@@ -301,11 +304,17 @@ def save_policy(
         hyperparameters: training settings, JSON-ready.
         provenance: datasets, seeds, track, steps ..., JSON-ready.
         sb3_model: the SB3 algorithm object whose ``save`` writes the compatibility zip.
+        overwrite: replace a model already in ``folder`` (else ``FileExistsError``).
     """
     from safetensors.torch import save as st_save
 
     _check_algo(algo)
     target = Path(folder)
+    if not overwrite and (target / METADATA_FILE).exists():
+        raise FileExistsError(
+            f"{target} already holds a model ({METADATA_FILE}); choose another folder or pass "
+            "--force (overwrite=True) to replace it"
+        )
     target.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in policy.state_dict().items()}
     blob = st_save(tensors, metadata={"format": MODEL_FORMAT, "algo": algo})
@@ -333,8 +342,11 @@ def save_policy(
         },
         "hyperparameters": json.loads(json.dumps(dict(hyperparameters or {}))),
         "provenance": {**_versions(), **json.loads(json.dumps(dict(provenance or {})))},
-        "weights": {"file": WEIGHTS_FILE, "sha256": hashlib.sha256(blob).hexdigest(),
-                    "tensors": len(tensors)},  # fmt: skip
+        "weights": {
+            "file": WEIGHTS_FILE,
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "tensors": len(tensors),
+        },  # fmt: skip
     }
     write_bytes_atomic(target / WEIGHTS_FILE, blob)
     if sb3_model is not None:
@@ -385,7 +397,9 @@ def load_policy(
     except json.JSONDecodeError as exc:
         raise ValueError(f"{meta_path} is not valid JSON: {exc}") from None
     if meta.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{meta_path} has format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
+        raise ValueError(
+            f"{meta_path} has format {meta.get('format')!r}, expected {MODEL_FORMAT!r}"
+        )
     blob = (folder / meta["weights"]["file"]).read_bytes()
     if hashlib.sha256(blob).hexdigest() != meta["weights"]["sha256"]:
         raise ValueError(

@@ -298,7 +298,8 @@ def train_rl(
         policy_kwargs: JSON architecture when there is no ``init_policy``.
         checkpoint_every: env steps between checkpoints (rounded up to whole rollouts).
         keep_checkpoints: newest checkpoints kept.
-        resume: continue from the latest valid checkpoint in ``output/checkpoints``; a run whose
+        resume: continue from the latest valid checkpoint in ``output/checkpoints`` (same
+            algorithm, track, rider, seed and config; ``timesteps`` may differ); a run whose
             final model exists is returned as it is.
         tensorboard_dir: TensorBoard folder (default ``output/tensorboard``).
         progress: rich progress bar on stderr.
@@ -319,8 +320,10 @@ def train_rl(
     model_dir = out / MODEL_DIR
     ckpt_dir = out / CHECKPOINT_DIR
     tb_dir = Path(tensorboard_dir) if tensorboard_dir is not None else out / TENSORBOARD_DIR
-    settings = {"algo": algo, "timesteps": timesteps, "track": track, "rider": rider,
-                "seed": seed, "config": asdict(cfg)}  # fmt: skip
+    # What a resumed run must share with the interrupted one (timesteps may change: a run can
+    # be extended or cut short).
+    settings = {"algo": algo, "track": track, "rider": rider, "seed": seed,
+                "config": asdict(cfg)}  # fmt: skip
 
     checkpoint = None
     if resume:
@@ -339,10 +342,10 @@ def train_rl(
             log.info("resuming from %s (step %d)", checkpoint.path, checkpoint.step)
         else:
             log.info("resume: no valid checkpoint in %s; starting from the beginning", ckpt_dir)
-    elif ckpt_dir.exists() and any(ckpt_dir.iterdir()):
+    elif (ckpt_dir.exists() and any(ckpt_dir.iterdir())) or (model_dir / "model.json").exists():
         raise FileExistsError(
-            f"{ckpt_dir} already holds checkpoints; pass resume=True (--resume) to continue that "
-            "run, or choose a new output folder"
+            f"{out} already holds a training run; pass resume=True (--resume) to continue it, "
+            "or choose a new output folder"
         )
 
     with seeded_torch(seed):
@@ -731,7 +734,7 @@ class FastPPOUpdate:
         keep_going = True
         for _ in range(model.n_epochs):
             approx_kls = []
-            order = np.random.permutation(n)
+            order = np.random.permutation(n)  # noqa: NPY002 (SB3's generator, as PPO.train)
             for start in range(0, n, model.batch_size):
                 b = order[start : start + model.batch_size]
                 out = self._minibatch(x_all[b], act[b], old_logp[b], adv[b], ret[b], clip_range,

@@ -1,0 +1,178 @@
+"""``apexrl train``: behaviour cloning and PPO/SAC fine-tuning of a haptic coach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from apexrl.cli._common import console, handle_errors, print_json
+
+app = typer.Typer(
+    help=(
+        "Train a haptic coach: behaviour cloning on the Minari datasets (`train bc`), then PPO "
+        "(`train ppo`) or SAC (`train sac`) in closed loop with simulated amateur riders. Models "
+        "are safetensors + JSON (plus an SB3 zip for RL); training runs write TensorBoard logs "
+        "and atomic checkpoints and continue with --resume."
+    ),
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+SeedOpt = Annotated[int, typer.Option(min=0, help="Seed; the same seed gives the same run.")]
+TrackOpt = Annotated[
+    str, typer.Option("--track", "-t", help="Built-in name, shape spec or track file.")
+]
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Folder to write into.")]
+
+
+def _mix(text: str) -> dict[str, float]:
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, weight = part.partition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = None
+        if not sep or not name.strip() or value is None:
+            raise typer.BadParameter(f"--mix wants RIDER=WEIGHT,... (e.g. pro=0.7,amateur=0.3), "
+                                     f"got {text!r}")  # fmt: skip
+        mix[name.strip()] = value
+    return mix
+
+
+@app.command("bc")
+@handle_errors
+def bc_command(
+    datasets: Annotated[
+        Path, typer.Option("--datasets", "-d", help="Minari root with apexrl/moto-*-v0 datasets.")
+    ],
+    output: OutputOpt,
+    mix: Annotated[str, typer.Option(help="Share of each rider's data per epoch.")] = (
+        "pro=0.7,amateur=0.3"
+    ),
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs (early stopping).")] = 30,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per gradient step.")] = 256,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.")] = 1e-3,
+    val_fraction: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Episodes held out per rider.")
+    ] = 0.1,
+    patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement.")] = 4,
+    algo: Annotated[str, typer.Option(help="Policy the clone is for: ppo or sac.")] = "ppo",
+    seed: SeedOpt = 42,
+    tensorboard: Annotated[
+        Path | None, typer.Option(help="TensorBoard folder (default OUTPUT/tensorboard).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a model in OUTPUT.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Behaviour cloning: pretrain a PPO (or SAC) policy on the oracle's cues (MSE)."""
+    from apexrl.train.bc import BCConfig, train_bc
+
+    config = BCConfig(mix=_mix(mix), epochs=epochs, batch_size=batch_size,
+                      learning_rate=learning_rate, val_fraction=val_fraction,
+                      patience=patience)  # fmt: skip
+    result = train_bc(datasets, output, config=config, algo=algo, seed=seed,
+                      tensorboard_dir=tensorboard or output / "tensorboard",
+                      progress=not json_output, force=force)  # fmt: skip
+    summary = result.summary()
+    if json_output:
+        print_json(summary)
+        return
+    out = console()
+    out.print(f"[bold]behaviour cloning[/] -> {summary['model_dir']}")
+    out.print(
+        f"  {summary['epochs']} epochs (best {summary['best_epoch']}"
+        f"{', stopped early' if summary['stopped_early'] else ''}): train MSE "
+        f"{summary['train_loss'][-1]:.4f}, validation MSE {summary['best_val_loss']}"
+    )
+    out.print(f"  done in {summary['seconds']:.1f} s")
+
+
+def _rl(algo: str, output: Path, init: Path | None, timesteps: int, track: str, seed: int,
+        num_envs: int | None, n_steps: int | None, checkpoint_every: int, resume: bool,
+        json_output: bool) -> None:  # fmt: skip
+    from apexrl.train.rl import PPOConfig, SACConfig, train_rl
+
+    if algo == "ppo":
+        defaults = PPOConfig()
+        config = PPOConfig(num_envs=num_envs or defaults.num_envs,
+                           n_steps=n_steps or defaults.n_steps)  # fmt: skip
+    else:
+        config = SACConfig(num_envs=num_envs or SACConfig().num_envs)
+    result = train_rl(output, algo=algo, timesteps=timesteps, config=config, track=track,
+                      seed=seed, init_policy=init, checkpoint_every=checkpoint_every,
+                      resume=resume, progress=not json_output)  # fmt: skip
+    summary = result.summary()
+    if json_output:
+        print_json(summary)
+        return
+    out = console()
+    out.print(f"[bold]{algo.upper()}[/] -> {summary['model_dir']}")
+    resumed = f" (resumed at step {summary['resumed_from']})" if summary["resumed_from"] else ""
+    out.print(f"  {summary['timesteps']} env steps{resumed}, {summary['env_steps_per_s']:.0f} "
+              f"env-steps/s, {summary['seconds']:.1f} s")  # fmt: skip
+    m = summary["metrics"]
+    if m.get("episodes"):
+        out.print(f"  training episodes: {m['episodes']}, laps {m['laps_completed']}, mean lap "
+                  f"{m['lap_time_mean_s']} s, crash rate {m['crash_rate']}")  # fmt: skip
+
+
+InitOpt = Annotated[
+    Path | None, typer.Option("--init", help="Model folder to start from (e.g. `train bc`'s).")
+]
+TimestepsOpt = Annotated[int, typer.Option(min=1, help="Env steps in total.")]
+NumEnvsOpt = Annotated[int | None, typer.Option(min=1, help="Envs stepped together.")]
+CheckpointOpt = Annotated[
+    int, typer.Option(min=1, help="Env steps between checkpoints (atomic, newest 3 kept).")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue from OUTPUT's latest valid checkpoint.")
+]
+
+
+@app.command("ppo")
+@handle_errors
+def ppo_command(
+    output: OutputOpt,
+    init: InitOpt = None,
+    timesteps: TimestepsOpt = 100_000,
+    track: TrackOpt = "apex_park",
+    seed: SeedOpt = 42,
+    num_envs: NumEnvsOpt = None,
+    n_steps: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Steps per env per rollout (default 128; 16 x 128 "
+            "= the original rollout of 2048).",
+        ),  # fmt: skip
+    ] = None,
+    checkpoint_every: CheckpointOpt = 10_240,
+    resume: ResumeOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """PPO fine-tuning with amateur riders (original hyperparameters; lr 3e-4, 2048 per rollout,
+    batch 64, 10 epochs, gamma 0.99, GAE 0.95, clip 0.2)."""
+    _rl("ppo", output, init, timesteps, track, seed, num_envs, n_steps, checkpoint_every, resume,
+        json_output)  # fmt: skip
+
+
+@app.command("sac")
+@handle_errors
+def sac_command(
+    output: OutputOpt,
+    init: InitOpt = None,
+    timesteps: TimestepsOpt = 100_000,
+    track: TrackOpt = "apex_park",
+    seed: SeedOpt = 42,
+    num_envs: NumEnvsOpt = None,
+    checkpoint_every: CheckpointOpt = 10_240,
+    resume: ResumeOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """SAC fine-tuning with amateur riders (Stable-Baselines3's SAC defaults); --init takes a
+    `train bc --algo sac` model."""
+    _rl("sac", output, init, timesteps, track, seed, num_envs, None, checkpoint_every, resume,
+        json_output)  # fmt: skip
