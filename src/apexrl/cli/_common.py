@@ -10,11 +10,21 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+TrackArg = Annotated[
+    str,
+    typer.Argument(
+        help="Built-in name, shape spec (circle:radius=50,width=10), .npy/.csv/.json file, or a "
+        "downloaded DeepRacer world name.",
+        show_default=False,
+    ),
+]
+"""The TRACK argument every track-taking command shares."""
 
 # Errors that mean "the user's input or environment is wrong": one red line, exit 1. Anything else
 # is a bug in apexrl and keeps its traceback. APEXRL_DEBUG=1 shows tracebacks for everything.

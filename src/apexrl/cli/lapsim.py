@@ -8,16 +8,8 @@ from typing import Annotated
 
 import typer
 
-from apexrl.cli._common import console, handle_errors, print_json
+from apexrl.cli._common import TrackArg, console, handle_errors, print_json
 
-TrackArg = Annotated[
-    str,
-    typer.Argument(
-        help="Built-in name, shape spec (circle:radius=50,width=10), .npy/.csv/.json file, or a "
-        "downloaded DeepRacer world name.",
-        show_default=False,
-    ),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 

@@ -32,18 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from apexrl.envs.vector import OBSERVATION_NAMES
 from apexrl.io_utils import write_json_atomic
 
-CHANNELS: tuple[str, ...] = (
-    "velocity",
-    "roll_angle",
-    "lateral_g",
-    "distance_to_apex",
-    "throttle_position",
-    "brake_pressure",
-    "racing_line_deviation",
-    "tire_friction_usage",
-)
+CHANNELS: tuple[str, ...] = OBSERVATION_NAMES
+"""The 8 telemetry channels, in the order of the MotoCoach observation."""
 """The 8 telemetry channels of an observation, in order: the layout of
 ``apexrl.envs.vector.OBSERVATION_NAMES`` (a test keeps them equal)."""
 CHANNEL_UNITS: tuple[str, ...] = ("m/s", "deg", "g", "m", "0-1", "0-1", "m", "0-1")

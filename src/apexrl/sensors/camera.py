@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apexrl.sensors.objects import ObjectsState
+from apexrl.sensors.objects import ObjectsState, as_poses
 from apexrl.sensors.raster import (
     BOT_HEIGHT_M,
     BOX_HEIGHT_M,
@@ -210,15 +210,8 @@ class CameraRig:
         Returns:
             ``(B, H, W)`` uint8 (``(B, H, W, 2)`` for STEREO_CAMERAS, left camera first).
         """
-        x = np.ascontiguousarray(x_m, dtype=np.float64).reshape(-1)
-        y = np.ascontiguousarray(y_m, dtype=np.float64).reshape(-1)
-        yaw = np.ascontiguousarray(yaw_rad, dtype=np.float64).reshape(-1)
+        x, y, yaw = as_poses(x_m, y_m, yaw_rad)
         b = x.shape[0]
-        if y.shape[0] != b or yaw.shape[0] != b:
-            raise ValueError(
-                f"x_m, y_m and yaw_rad must have the same length, got {x.shape[0]}, "
-                f"{y.shape[0]}, {yaw.shape[0]}"
-            )
         shape = (b,) + self.observation_shape
         if out is None:
             out = np.empty(shape, dtype=np.uint8)

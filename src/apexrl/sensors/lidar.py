@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from apexrl.sensors.objects import ObjectsState
+from apexrl.sensors.objects import ObjectsState, as_poses
 
 _NUMBA = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
@@ -180,15 +180,8 @@ class Lidar:
     ) -> np.ndarray:
         """Raw ranges ``(B, 64)`` float32 metres in [0.15, 12] for cars at ``x_m, y_m (B,)``
         (rear-axle centre, metres) heading ``yaw_rad (B,)``."""
-        x = np.ascontiguousarray(x_m, dtype=np.float64).reshape(-1)
-        y = np.ascontiguousarray(y_m, dtype=np.float64).reshape(-1)
-        yaw = np.ascontiguousarray(yaw_rad, dtype=np.float64).reshape(-1)
+        x, y, yaw = as_poses(x_m, y_m, yaw_rad)
         b = x.shape[0]
-        if y.shape[0] != b or yaw.shape[0] != b:
-            raise ValueError(
-                f"x_m, y_m and yaw_rad must have the same length, got {x.shape[0]}, "
-                f"{y.shape[0]}, {yaw.shape[0]}"
-            )
         out = np.empty((b, NUM_RAYS), dtype=np.float32)
         if objects is None or objects.num_slots == 0:
             out.fill(MAX_RANGE_M)

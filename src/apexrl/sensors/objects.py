@@ -143,3 +143,16 @@ def rectangle_corners(
     x = center_xy_m[..., 0:1] + along * c - across * s
     y = center_xy_m[..., 1:2] + along * s + across * c
     return np.stack([x, y], axis=-1)
+
+
+def as_poses(x_m, y_m, yaw_rad) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Car poses as three contiguous float64 ``(B,)`` arrays; unequal lengths are a ValueError."""
+    x = np.ascontiguousarray(x_m, dtype=np.float64).reshape(-1)
+    y = np.ascontiguousarray(y_m, dtype=np.float64).reshape(-1)
+    yaw = np.ascontiguousarray(yaw_rad, dtype=np.float64).reshape(-1)
+    if y.shape[0] != x.shape[0] or yaw.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"x_m, y_m and yaw_rad must have the same length, got {x.shape[0]}, "
+            f"{y.shape[0]}, {yaw.shape[0]}"
+        )
+    return x, y, yaw
