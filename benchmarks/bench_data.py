@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from apexrl.data.generate import generate_datasets
-    from apexrl.riders.rider import track_profile
+    from apexrl.riders.profile import track_profile
     from apexrl.tracks.library import load_track
 
     track_profile(load_track(args.track))

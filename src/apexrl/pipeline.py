@@ -247,8 +247,9 @@ def train(
         result["bc"] = json.loads((bc_dir / BC_FILE).read_text(encoding="utf-8"))
         log.info("bc: kept the model in %s", bc_dir)
     elif have:
+        # force on resume: a model saved just before the kill, without its bc.json, is redone.
         bc = train_bc(root, bc_dir, seed=seed, tensorboard_dir=out / TENSORBOARD_DIR / "bc",
-                      progress=progress)  # fmt: skip
+                      progress=progress, force=resume)  # fmt: skip
         result["bc"] = bc.summary()
         write_json_atomic(bc_dir / BC_FILE, result["bc"])
         log.info("bc: %d epochs (best %d), validation MSE %s, %.1f s", len(bc.train_loss),
@@ -295,14 +296,14 @@ def evaluate(
     return result
 
 
-EXPORT_NOTICE = ("export skipped: the Edge export (ONNX, TFLite, C array) arrives with its own "
-                 "issue; this pipeline does not export yet")  # fmt: skip
+EXPORT_NOTICE = ("the Edge export (ONNX, TFLite, C array) arrives with its own issue; this "
+                 "pipeline does not export yet")  # fmt: skip
 
 
 def export(output: str | Path, *, model: str | Path | None = None) -> dict[str, Any]:
     """The export step. Not available yet: it logs :data:`EXPORT_NOTICE` and reports itself as
     skipped (the Edge export issue replaces this)."""
-    log.warning(EXPORT_NOTICE)
+    log.warning("export skipped: %s", EXPORT_NOTICE)
     return {"skipped": EXPORT_NOTICE}
 
 

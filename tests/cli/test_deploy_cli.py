@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from apexrl.deepracer.files import parse_env_file
+from apexrl.deepracer.drfc_env import parse_env_file
 from apexrl.tracks.library import builtin_tracks
 from tests.deepracer.conftest import FIXTURES
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from apexrl.deepracer.actions import ContinuousActionSpace, discrete_action_space
+from apexrl.deepracer.drfc_env import parse_env_file
 from apexrl.deepracer.files import (
     HYPERPARAMETER_DEFAULTS,
     DeepRacerConfigError,
@@ -13,7 +14,6 @@ from apexrl.deepracer.files import (
     ModelMetadataFile,
     hyperparameters,
     model_metadata,
-    parse_env_file,
     read_hyperparameters,
     read_model_metadata,
     validate_sensors,

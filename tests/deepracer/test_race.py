@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from apexrl.deepracer.drfc_env import parse_env_file, run_env
 from apexrl.deepracer.episode import Route
-from apexrl.deepracer.files import parse_env_file, run_env
 from apexrl.deepracer.race import (
     BOT_CAR_SIZE_M,
     BOX_SIZE_M,

@@ -11,7 +11,7 @@ import pytest
 from apexrl.riders import OracleCoach
 from apexrl.riders import haptics as hp
 from apexrl.riders.oracle import coach_level
-from apexrl.riders.rider import profile_speed
+from apexrl.riders.profile import profile_speed
 
 
 def _rider(profile, *, dn=0.0, speed_factor=1.0, latency=0.4, s=100.0, crashed=False):

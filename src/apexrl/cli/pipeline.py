@@ -101,7 +101,7 @@ def pipeline_command(
     for name in ("data", "bc", "ppo", "evaluate", "export"):
         step = steps.get(name, {})
         if "skipped" in step:
-            out.print(f"  {name}: [yellow]skipped[/] ({step['skipped']})")
+            out.print(f"  {name}: [yellow]skipped[/]: {step['skipped']}")
     if "datasets" in steps["data"]:
         for d in steps["data"]["datasets"]:
             c = d["counts"]

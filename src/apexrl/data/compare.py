@@ -108,7 +108,7 @@ class TrackReference:
 @functools.lru_cache(maxsize=8)
 def track_reference(track: Track) -> TrackReference:
     """Build (once per track object) the racing line, the optimal lap and the corners."""
-    from apexrl.riders.rider import track_profile
+    from apexrl.riders.profile import track_profile
     from apexrl.tracks.lapsim import simulate_lap
     from apexrl.vehicles.params import MotorcycleParams
 

@@ -19,8 +19,8 @@ _EXPORTS = {
         "load_action_space",
         "scale_action",
     ),
+    "drfc_env": ("DeepRacerConfigError",),
     "files": (
-        "DeepRacerConfigError",
         "LidarConfig",
         "hyperparameters",
         "model_metadata",

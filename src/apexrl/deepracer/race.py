@@ -144,7 +144,7 @@ class RaceConfig:
     @classmethod
     def from_drfc_env(cls, env: Mapping[str, str]) -> RaceConfig:
         """Read ``DR_RACE_TYPE`` and the ``DR_OA_*`` / ``DR_H2B_*`` keys of a DRfC run.env
-        (as returned by :func:`apexrl.deepracer.files.parse_env_file`); absent keys keep their
+        (as returned by :func:`apexrl.deepracer.drfc_env.parse_env_file`); absent keys keep their
         defaults, other keys are ignored."""
         keys = {
             "DR_OA_NUMBER_OF_OBSTACLES": ("number_of_obstacles", int),

@@ -3,7 +3,7 @@ simulator would, before paying for training.
 
 :class:`ScriptedDriver` produces actions for a batch of cars (pure pursuit of the centre line or
 the racing line, or seeded random actions); :func:`run_reward_test` drives episodes with it through
-:class:`~apexrl.envs.deepracer.DeepRacerBatch` (the same step, params and episode rules as the
+:class:`~apexrl.envs.deepracer_batch.DeepRacerBatch` (the same step, params and episode rules as the
 environment) and collects every call's reward and error into a :class:`RewardTestReport`.
 """
 
@@ -30,7 +30,7 @@ PURSUIT_LOOKAHEAD_M = 0.6
 
 
 class ScriptedDriver:
-    """Actions for the B cars of a :class:`~apexrl.envs.deepracer.DeepRacerBatch`.
+    """Actions for the B cars of a :class:`~apexrl.envs.deepracer_batch.DeepRacerBatch`.
 
     ``"centerline"`` / ``"raceline"``: pure pursuit of the centre line / minimum-curvature racing
     line at ``speed_mps``, the command then snapped to the nearest discrete action (steering
@@ -182,7 +182,7 @@ def run_reward_test(
     recorded (up to ``max_errors`` with their params), rewarded 0, and the drive goes on. Each
     episode may last two laps' worth of time at ``speed_mps``.
     """
-    from apexrl.envs.deepracer import DeepRacerBatch
+    from apexrl.envs.deepracer_batch import DeepRacerBatch
 
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")

@@ -22,13 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apexrl.deepracer.files import (
-    CUSTOM_FILES,
-    CUSTOM_FILES_PREFIX,
-    parse_env_file,
-    read_hyperparameters,
-    read_model_metadata,
-)
+from apexrl.deepracer.drfc_env import CUSTOM_FILES_PREFIX, parse_env_file
+from apexrl.deepracer.files import CUSTOM_FILES, read_hyperparameters, read_model_metadata
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _CONTENT_TYPES = {".py": "text/x-python", ".json": "application/json"}

@@ -21,7 +21,7 @@ from apexrl.envs.vector import (
     RewardWeights,
     RiderSpec,
 )
-from apexrl.riders.rider import distance_to_next_apex
+from apexrl.riders.profile import distance_to_next_apex
 from apexrl.tracks.track import Track
 from apexrl.vehicles import motorcycle as moto
 from apexrl.vehicles.params import MotorcycleParams

@@ -14,7 +14,8 @@ from apexrl.envs.vector import (
     RewardWeights,
     RiderSpec,
 )
-from apexrl.riders.rider import RiderParams, TrackProfile
+from apexrl.riders.profile import TrackProfile
+from apexrl.riders.rider import RiderParams
 from apexrl.tracks.track import Track
 from apexrl.vehicles.params import MotorcycleParams
 

@@ -30,14 +30,9 @@ from gymnasium.vector.utils import batch_space
 
 from apexrl.riders import haptics as hp
 from apexrl.riders.oracle import OracleCoach
-from apexrl.riders.rider import (
-    RiderBatch,
-    RiderParams,
-    TrackProfile,
-    distance_to_next_apex,
-    sample_rider,
-)
-from apexrl.riders.rider import track_profile as _track_profile
+from apexrl.riders.profile import TrackProfile, distance_to_next_apex
+from apexrl.riders.profile import track_profile as _track_profile
+from apexrl.riders.rider import RiderBatch, RiderParams, sample_rider
 from apexrl.sim import BatchSim
 from apexrl.tracks.geometry import interp_periodic
 from apexrl.tracks.library import load_track

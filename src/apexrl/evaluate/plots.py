@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 LABELS = {"amateur": "amateur\nalone", "coached": "amateur +\nlearned coach",
           "oracle": "amateur +\noracle coach", "pro": "pro"}  # fmt: skip
+SHORT = {"amateur": "alone", "coached": "learned", "oracle": "oracle", "pro": "pro"}
 COLOURS = {"amateur": "tab:gray", "coached": "tab:blue", "oracle": "tab:green", "pro": "tab:red"}
 
 
@@ -43,41 +44,41 @@ def _save(fig, path: str | os.PathLike) -> Path:
 def plot_lap_times(
     conditions: Mapping[str, Mapping[str, Any]], optimal_lap_s: float, path: str | os.PathLike
 ) -> Path:
-    """Bars of the mean lap time (+- std, min-max whiskers) per condition, the QSS optimal lap as
-    a dashed line, and the safety violations per episode beside them."""
+    """Mean lap time per condition (dot, +- std bar, thin min-max line; points, not bars, because
+    the axis does not start at zero), the QSS optimal lap as a dashed line, and the safety
+    violations per episode beside them."""
     fig = _figure((10.0, 4.8))
     ax, ax2 = fig.subplots(1, 2, width_ratios=[2.2, 1.0])
     names = [n for n in LABELS if n in conditions]
     x = np.arange(len(names))
-    means = [conditions[n]["lap_time_mean_s"] for n in names]
+    lows = [conditions[n]["lap_time_min_s"] for n in names if conditions[n]["lap_time_min_s"]]
+    highs = [conditions[n]["lap_time_max_s"] for n in names if conditions[n]["lap_time_max_s"]]
+    lo, hi = min(lows + [optimal_lap_s]), max(highs + [optimal_lap_s])
+    pad = max(0.06 * (hi - lo), 0.5)
     for i, n in enumerate(names):
         m = conditions[n]
         if m["lap_time_mean_s"] is None:
-            ax.text(i, 0.0, "no lap", ha="center", va="bottom")
+            ax.text(i, lo, "no lap\ncompleted", ha="center", va="bottom", fontsize="small")
             continue
-        ax.bar(i, m["lap_time_mean_s"], color=COLOURS[n], alpha=0.85, width=0.6,
-               yerr=m["lap_time_std_s"], capsize=6)  # fmt: skip
-        ax.plot([i, i], [m["lap_time_min_s"], m["lap_time_max_s"]], color="k", lw=0.8,
-                marker="_", markersize=12)  # fmt: skip
-        ax.text(i, m["lap_time_max_s"], f" {m['lap_time_mean_s']:.2f} s", ha="center",
-                va="bottom", fontsize="small")  # fmt: skip
+        ax.plot([i, i], [m["lap_time_min_s"], m["lap_time_max_s"]], color=COLOURS[n], lw=1.0)
+        ax.errorbar(i, m["lap_time_mean_s"], yerr=m["lap_time_std_s"], fmt="o", ms=8,
+                    color=COLOURS[n], lw=4.0, capsize=0)  # fmt: skip
+        ax.text(i + 0.08, m["lap_time_mean_s"], f"{m['lap_time_mean_s']:.2f} s", va="center",
+                fontsize="small")  # fmt: skip
     ax.axhline(optimal_lap_s, color="k", ls="--", lw=1.0,
                label=f"QSS optimal lap {optimal_lap_s:.2f} s")  # fmt: skip
-    known = [v for v in means if v is not None] + [optimal_lap_s]
-    lo, hi = (
-        min(known),
-        max([conditions[n]["lap_time_max_s"] or 0.0 for n in names] + [optimal_lap_s]),
-    )
-    pad = max(0.08 * (hi - lo), 1.0)
-    ax.set_ylim(lo - 2 * pad, hi + 2 * pad)
+    ax.set_xlim(-0.5, len(names) - 0.2)
+    ax.set_ylim(lo - pad, hi + pad)
     ax.set_xticks(x, [LABELS[n] for n in names])
     ax.set_ylabel("lap time (s)")
-    ax.set_title("lap time (mean +- std, min-max)")
+    ax.set_title("lap time: mean (dot), +- std (thick), min-max (thin)")
     ax.legend(loc="upper right", fontsize="small")
     ax.grid(True, axis="y", color="0.92")
     viol = [conditions[n]["safety_violations_per_episode"] for n in names]
     ax2.bar(x, viol, color=[COLOURS[n] for n in names], alpha=0.85, width=0.6)
-    ax2.set_xticks(x, [LABELS[n] for n in names], fontsize="small")
+    for i, v in enumerate(viol):
+        ax2.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize="small")
+    ax2.set_xticks(x, [SHORT[n] for n in names])
     ax2.set_ylabel("unsafe steps per episode")
     ax2.set_title("safety violations")
     ax2.grid(True, axis="y", color="0.92")

@@ -1,15 +1,15 @@
-"""Simulated riders, their response to haptic cues, and the oracle coach."""
+"""Simulated riders, the per-track profiles they ride by, their response to haptic cues, and the
+oracle coach."""
 
 from apexrl.riders.oracle import OracleCoach
+from apexrl.riders.profile import TrackProfile, track_profile
 from apexrl.riders.rider import (
     PRESET_RANGES,
     RIDER_PRESETS,
     RiderBatch,
     RiderParams,
-    TrackProfile,
     nominal_rider,
     sample_rider,
-    track_profile,
 )
 
 __all__ = [

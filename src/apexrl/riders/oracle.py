@@ -17,7 +17,7 @@ rider. A rider willing to use ``grip_fraction`` of the tyre's grip rides safely 
 ``sqrt(grip_margin * grip_fraction)`` (corner speeds scale with the square root of the usable
 grip), on its own line (``line_bias``), so the coach's target is the QSS profile at speed
 fraction ``min(speed_fraction, sqrt(grip_margin * grip_fraction))`` of a line blended
-``line_bias`` toward the centre (:func:`apexrl.riders.rider.profile_speed`). Without rider
+``line_bias`` toward the centre (:func:`apexrl.riders.profile.profile_speed`). Without rider
 information (``line_bias=0``, ``grip_fraction=1``) that is the optimal profile on the racing line at
 ``min(speed_fraction, sqrt(grip_margin))``. Pushing an amateur to the optimal speed on its own
 wide line would ask for more lean than it dares to use and run it off the outside of a corner.
@@ -35,7 +35,7 @@ import numba as nb
 import numpy as np
 
 from apexrl.riders import haptics as hp
-from apexrl.riders.rider import SPEED_LEVELS, TrackProfile, profile_speed, track_profile
+from apexrl.riders.profile import SPEED_LEVELS, TrackProfile, profile_speed, track_profile
 from apexrl.tracks.geometry import interp_periodic
 from apexrl.tracks.track import Track
 from apexrl.vehicles.params import MotorcycleParams

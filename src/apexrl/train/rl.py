@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -221,7 +222,11 @@ def make_training_env(
     native = MotoCoachVectorEnv(num_envs, track=track, rider=rider, seed=seed,
                                 autoreset_mode=AutoresetMode.SAME_STEP)  # fmt: skip
     stats = CoachStats(native)
-    venv = VecMonitor(SB3VecEnvAdapter(stats))
+    with warnings.catch_warnings():
+        # SB3's VecEnv base class warns that the adapter has no render_mode (it renders nothing).
+        warnings.filterwarnings("ignore", message="The `render_mode` attribute is not defined")
+        adapter = SB3VecEnvAdapter(stats)
+    venv = VecMonitor(adapter)
     return scaled_actions(venv), stats
 
 
@@ -305,7 +310,7 @@ def train_rl(
         progress: rich progress bar on stderr.
         provenance: extra JSON facts for ``model.json`` (datasets, BC result ...).
     """
-    from apexrl.train.checkpoints import latest_valid, seeded_torch
+    from apexrl.train.checkpoints import latest_valid, list_checkpoints, seeded_torch, set_rng_state
 
     if algo not in ("ppo", "sac"):
         raise ValueError(f"algorithm must be 'ppo' or 'sac', got {algo!r}")
@@ -349,22 +354,61 @@ def train_rl(
         )
 
     with seeded_torch(seed):
-        return _learn(out, model_dir, ckpt_dir, tb_dir, algo, cfg, timesteps, track, rider, seed,
-                      init_policy, policy_kwargs, checkpoint_every, keep_checkpoints, checkpoint,
-                      settings, progress, dict(provenance or {}))  # fmt: skip
+        env, stats = make_training_env(cfg.num_envs, track=track, rider=rider, seed=seed)
+        try:
+            model, kwargs_json = _build_model(env, algo, cfg, seed, init_policy, policy_kwargs)
+            model.set_logger(_tb_logger(tb_dir))
+            resumed_from = None
+            if checkpoint is not None:
+                _restore(model, checkpoint.state)
+                set_rng_state(checkpoint.state["rng"])
+                resumed_from = checkpoint.step
+                # New riders after a resume (the interrupted episodes are gone), reproducibly.
+                model.env.seed(
+                    int(np.random.SeedSequence([seed, resumed_from]).generate_state(1)[0])
+                )
+            start = model.num_timesteps
+            callback = _callback_class()(stats, ckpt_dir, checkpoint_every, keep_checkpoints,
+                                         settings, timesteps, progress)  # fmt: skip
+            t0 = time.perf_counter()
+            if timesteps > start:
+                model.learn(timesteps - start, callback=callback, reset_num_timesteps=False,
+                            log_interval=1)  # fmt: skip
+            seconds = time.perf_counter() - t0
+            hyper = {algo: asdict(cfg), "timesteps": timesteps,
+                     "checkpoint_every": checkpoint_every,
+                     "rollout_size": getattr(cfg, "rollout_size", None)}  # fmt: skip
+            prov = {"seed": seed, "track": track, "rider": rider, "stage": algo,
+                    "num_timesteps": int(model.num_timesteps), "resumed_from": resumed_from,
+                    "init_policy": str(init_policy) if init_policy is not None else None,
+                    **dict(provenance or {})}  # fmt: skip
+            save_policy(model_dir, model.policy, algo=algo, policy_kwargs=kwargs_json,
+                        observation_space=env.observation_space,
+                        action_space=env.venv.action_space, hyperparameters=hyper,
+                        provenance=prov, sb3_model=model)  # fmt: skip
+        finally:
+            env.close()
+    steps_done = model.num_timesteps - start
+    return RLResult(
+        model_dir=model_dir,
+        algo=algo,
+        timesteps=int(model.num_timesteps),
+        resumed_from=resumed_from,
+        seconds=seconds,
+        env_steps_per_s=steps_done / seconds if seconds > 0 else math.nan,
+        checkpoints=[p.name for p in list_checkpoints(ckpt_dir)],
+        metrics=callback.final_metrics(),
+    )
 
 
-def _learn(out, model_dir, ckpt_dir, tb_dir, algo, cfg, timesteps, track, rider, seed, init_policy,
-           policy_kwargs, checkpoint_every, keep, checkpoint, settings, progress,
-           provenance) -> RLResult:  # fmt: skip
+def _build_model(env, algo: str, cfg, seed: int, init_policy, policy_kwargs):
+    """The SB3 algorithm on ``env``, its policy loaded from ``init_policy`` when given; returns
+    ``(model, policy_kwargs JSON)``."""
     from stable_baselines3 import SAC
-    from stable_baselines3.common.logger import configure
 
     from apexrl.train.bc import observation_scaling
-    from apexrl.train.checkpoints import set_rng_state
     from apexrl.train.model_io import sb3_policy_kwargs
 
-    env, stats = make_training_env(cfg.num_envs, track=track, rider=rider, seed=seed)
     init = load_policy(init_policy) if init_policy is not None else None
     if init is not None:
         if init.algo != algo:
@@ -379,49 +423,17 @@ def _learn(out, model_dir, ckpt_dir, tb_dir, algo, cfg, timesteps, track, rider,
     model = cls("MlpPolicy", env, policy_kwargs=sb3_policy_kwargs(algo, kwargs_json, mean, std),
                 seed=seed, device="cpu", verbose=0, **cfg.sb3_kwargs())  # fmt: skip
     if init is not None:
+        # The same network: behaviour cloning's weights ARE the policy PPO starts from.
         model.policy.load_state_dict(init.policy.state_dict())
     if algo == "ppo":
         model.fast_update = cfg.fast_update
-    model.set_logger(configure(str(tb_dir), ["tensorboard"]))
-    resumed_from = None
-    if checkpoint is not None:
-        _restore(model, checkpoint.state)
-        set_rng_state(checkpoint.state["rng"])
-        resumed_from = checkpoint.step
-        # New riders after a resume (the interrupted episodes are gone), still reproducible.
-        model.env.seed(int(np.random.SeedSequence([seed, resumed_from]).generate_state(1)[0]))
-    start = model.num_timesteps
-    callback = _callback_class()(stats, ckpt_dir, checkpoint_every, keep, settings, timesteps,
-                                 progress)  # fmt: skip
-    t0 = time.perf_counter()
-    if timesteps > start:
-        model.learn(timesteps - start, callback=callback, reset_num_timesteps=False,
-                    log_interval=1)  # fmt: skip
-    seconds = time.perf_counter() - t0
-    steps_done = model.num_timesteps - start
-    hyper = {algo: asdict(cfg), "timesteps": timesteps, "rollout_size": getattr(
-        cfg, "rollout_size", None), "checkpoint_every": checkpoint_every}  # fmt: skip
-    prov = {"seed": seed, "track": track, "rider": rider, "stage": algo,
-            "num_timesteps": int(model.num_timesteps), "resumed_from": resumed_from,
-            "init_policy": str(init_policy) if init_policy is not None else None,
-            **provenance}  # fmt: skip
-    save_policy(model_dir, model.policy, algo=algo, policy_kwargs=kwargs_json,
-                observation_space=env.observation_space,
-                action_space=env.venv.action_space, hyperparameters=hyper, provenance=prov,
-                sb3_model=model)  # fmt: skip
-    env.close()
-    from apexrl.train.checkpoints import list_checkpoints
+    return model, kwargs_json
 
-    return RLResult(
-        model_dir=model_dir,
-        algo=algo,
-        timesteps=int(model.num_timesteps),
-        resumed_from=resumed_from,
-        seconds=seconds,
-        env_steps_per_s=steps_done / seconds if seconds > 0 else math.nan,
-        checkpoints=[p.name for p in list_checkpoints(ckpt_dir)],
-        metrics=callback.final_metrics(),
-    )
+
+def _tb_logger(folder: Path):
+    from stable_baselines3.common.logger import configure
+
+    return configure(str(folder), ["tensorboard"])
 
 
 def _finished(model_dir: Path, algo: str, meta: Mapping[str, Any]) -> RLResult:
