@@ -172,3 +172,22 @@ def test_pipeline_cli_exit_codes(cli, tmp_path):
     again = cli("pipeline", "--resume", *fast[2:], "--output", str(tmp_path / "a"))
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["resumed"] is True
+
+
+def test_a_missing_train_extra_is_named_before_anything_runs(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(dist):
+        if dist == "stable-baselines3":
+            raise metadata.PackageNotFoundError(dist)
+        return real(dist)
+
+    monkeypatch.setattr(metadata, "version", version)
+    with pytest.raises(pipeline.MissingExtraError, match=r"'train' extra \(missing: "
+                       r"stable-baselines3\)"):  # fmt: skip
+        pipeline.run(output=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    done = pipeline.run(output=tmp_path / "lap", skip_data=True, skip_train=True, **TINY)
+    assert done["steps"]["optimal_lap"]["raceline_lap_time_s"] > 0

@@ -348,6 +348,8 @@ def run(
              "eval_episodes": eval_episodes, "seed": seed}  # fmt: skip
     if not resume:  # bad settings fail before any folder is made
         PipelineSettings(**{k: v for k, v in given.items() if v is not None})
+    if not (skip_data and skip_train):
+        require_train_extra()
     folder = prepare_output(output, resume=resume)
     settings = _settings(folder, given, resume)
     handler = logging.FileHandler(folder / "pipeline.log", encoding="utf-8")
@@ -451,6 +453,31 @@ def run(
         root_log.removeHandler(handler)
         root_log.setLevel(previous_level)
         handler.close()
+
+
+class MissingExtraError(ValueError):
+    """A step needs packages of an apexrl extra that is not installed."""
+
+
+def require_train_extra() -> None:
+    """Raise :class:`MissingExtraError` unless the ``train`` extra (which includes ``data``) is
+    installed: the data, training and evaluation steps need it."""
+    from importlib import metadata
+
+    from apexrl.config import EXTRAS
+
+    missing = []
+    for dist in EXTRAS["data"] + EXTRAS["train"]:
+        try:
+            metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+    if missing:
+        raise MissingExtraError(
+            f"the data, training and evaluation steps need apexrl's 'train' extra (missing: "
+            f"{', '.join(missing)}): run scripts/bootstrap.sh train, or pip install -e '.[train]'"
+            " -c constraints.txt; --skip-data --skip-train runs the optimal lap alone"
+        )
 
 
 def _settings(folder: Path, given: dict[str, Any], resume: bool) -> PipelineSettings:

@@ -193,8 +193,7 @@ def test_bad_arguments_are_errors(tmp_path):
         rl.PPOConfig(num_envs=0)
 
 
-def test_sac_option_starts_from_its_clone_and_resumes_with_its_replay_buffer(tmp_path,
-                                                                           datasets_root):  # fmt: skip
+def test_sac_starts_from_its_clone_and_resumes_with_its_replay_buffer(tmp_path, datasets_root):
     from apexrl.train.bc import BCConfig, train_bc
     from apexrl.train.checkpoints import latest_valid
 

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import typer
 
-from apexrl.cli import data, deepracer, deploy, info, lapsim, pipeline, rewards, tracks
+from apexrl.cli import (
+    data,
+    deepracer,
+    deploy,
+    evaluate,
+    info,
+    lapsim,
+    pipeline,
+    rewards,
+    tracks,
+    train,
+)
 
 app = typer.Typer(
     name="apexrl",
@@ -30,6 +41,8 @@ app.add_typer(rewards.app, name="rewards")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(data.app, name="data")
 app.add_typer(deepracer.app, name="deepracer")
+app.add_typer(train.app, name="train")
+app.command("evaluate")(evaluate.evaluate_command)
 rewards.app.command("test")(deepracer.rewards_test_command)
 app.command("lapsim")(lapsim.lapsim_command)
 app.command("raceline")(lapsim.raceline_command)

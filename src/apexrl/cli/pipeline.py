@@ -16,7 +16,7 @@ def pipeline_command(
         str | None,
         typer.Option(
             help="Track: built-in name, shape spec, file or DeepRacer world name "
-            "[default: apex_park]."
+            "(default: apex_park)."
         ),  # fmt: skip
     ] = None,
     output: Annotated[
@@ -27,24 +27,24 @@ def pipeline_command(
         ),  # fmt: skip
     ] = None,
     laps: Annotated[
-        int | None, typer.Option(min=1, help="Lap attempts per rider dataset [default: 100].")
+        int | None, typer.Option(min=1, help="Lap attempts per rider dataset (default: 100).")
     ] = None,
     timesteps: Annotated[
-        int | None, typer.Option(min=1, help="PPO env steps [default: 100000].")
+        int | None, typer.Option(min=1, help="PPO env steps (default: 100000).")
     ] = None,
     eval_episodes: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Lap attempts per evaluation condition [default: 10]."
+            min=1, help="Lap attempts per evaluation condition (default: 10)."
         ),  # fmt: skip
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(min=0, help="Seed of the whole run [default: 42].")
+        int | None, typer.Option(min=0, help="Seed of the whole run (default: 42).")
     ] = None,
     vehicle: Annotated[
         str | None,
         typer.Option(
-            help="Vehicle for the optimal lap: motorcycle or car [default: motorcycle]."
+            help="Vehicle for the optimal lap: motorcycle or car (default: motorcycle)."
         ),  # fmt: skip
     ] = None,
     skip_data: Annotated[

@@ -123,7 +123,14 @@ InitOpt = Annotated[
     Path | None, typer.Option("--init", help="Model folder to start from (e.g. `train bc`'s).")
 ]
 TimestepsOpt = Annotated[int, typer.Option(min=1, help="Env steps in total.")]
-NumEnvsOpt = Annotated[int | None, typer.Option(min=1, help="Envs stepped together.")]
+NumEnvsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Envs stepped together (default: PPO 16, SAC 1); for PPO the "
+        "rollout is num-envs x n-steps.",
+    ),  # fmt: skip
+]
 CheckpointOpt = Annotated[
     int, typer.Option(min=1, help="Env steps between checkpoints (atomic, newest 3 kept).")
 ]

@@ -100,6 +100,7 @@ def evaluate_coach(
         progress: rich progress bar on stderr.
         overwrite: replace an ``evaluation.json`` already in ``output`` (else FileExistsError).
     """
+    from apexrl.train.checkpoints import seeded_torch
     from apexrl.train.model_io import load_policy
 
     if output is not None and not overwrite and (Path(output) / EVALUATION_FILE).exists():
@@ -111,7 +112,12 @@ def evaluate_coach(
     coaches = {"amateur": (no_cue, "amateur"), "coached": (policy_coach(policy), "amateur"),
                "oracle": (oracle, "amateur"), "pro": (no_cue, "pro")}  # fmt: skip
     rollouts = {}
-    with _progress(progress, len(coaches) + (optimal_lap_s is None)) as advance:
+    # One torch thread: a 64-unit MLP gains nothing from more, and extra threads only compete
+    # with the simulator (and anything else) on a small machine.
+    with (
+        seeded_torch(None, threads=1),
+        _progress(progress, len(coaches) + (optimal_lap_s is None)) as advance,
+    ):
         for name, (coach, rider) in coaches.items():
             traced = name in ("amateur", "coached")
             rollouts[name] = run_episodes(coach, track=track, rider=rider, episodes=episodes,

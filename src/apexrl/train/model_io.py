@@ -273,10 +273,6 @@ class CoachPolicy:
             return np.clip(a, self.action_low, self.action_high).astype(np.float32)
         return to_env_action(a, self.action_low, self.action_high)
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """The policy's state dict as numpy arrays (copies)."""
-        return {k: v.detach().cpu().numpy().copy() for k, v in self.policy.state_dict().items()}
-
 
 # ---------------------------------------------------------------------- saving
 def save_policy(

@@ -356,7 +356,8 @@ def train_rl(
     with seeded_torch(seed):
         env, stats = make_training_env(cfg.num_envs, track=track, rider=rider, seed=seed)
         try:
-            model, kwargs_json = _build_model(env, algo, cfg, seed, init_policy, policy_kwargs)
+            model, kwargs_json, init_meta = _build_model(env, algo, cfg, seed, init_policy,
+                                                         policy_kwargs)  # fmt: skip
             model.set_logger(_tb_logger(tb_dir))
             resumed_from = None
             if checkpoint is not None:
@@ -381,6 +382,7 @@ def train_rl(
             prov = {"seed": seed, "track": track, "rider": rider, "stage": algo,
                     "num_timesteps": int(model.num_timesteps), "resumed_from": resumed_from,
                     "init_policy": str(init_policy) if init_policy is not None else None,
+                    "init_provenance": init_meta.get("provenance"),
                     **dict(provenance or {})}  # fmt: skip
             save_policy(model_dir, model.policy, algo=algo, policy_kwargs=kwargs_json,
                         observation_space=env.observation_space,
@@ -403,7 +405,7 @@ def train_rl(
 
 def _build_model(env, algo: str, cfg, seed: int, init_policy, policy_kwargs):
     """The SB3 algorithm on ``env``, its policy loaded from ``init_policy`` when given; returns
-    ``(model, policy_kwargs JSON)``."""
+    ``(model, policy_kwargs JSON, the init policy's model.json or {})``."""
     from stable_baselines3 import SAC
 
     from apexrl.train.bc import observation_scaling
@@ -427,7 +429,7 @@ def _build_model(env, algo: str, cfg, seed: int, init_policy, policy_kwargs):
         model.policy.load_state_dict(init.policy.state_dict())
     if algo == "ppo":
         model.fast_update = cfg.fast_update
-    return model, kwargs_json
+    return model, kwargs_json, (init.metadata if init is not None else {})
 
 
 def _tb_logger(folder: Path):

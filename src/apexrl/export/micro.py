@@ -1,0 +1,562 @@
+"""Microcontroller artifacts: the int8 model as a C array for TensorFlow Lite Micro, the check in
+the real TFLM interpreter (host build from PyPI ``tflite-micro``), and a dependency-free C forward
+pass of MLP actors compiled and run with the system C compiler.
+
+TFLM keeps the model in flash as ``alignas(16) const unsigned char[]`` holding exactly the
+``.tflite`` bytes (what ``xxd -i`` writes); :func:`check_c_array` compiles the generated files with
+the system C++ compiler and compares the bytes and the alignment. The TFLM interpreter's minimum
+tensor arena is found by bisection (:func:`tflm_min_arena`); it is the host (64-bit) figure, a
+32-bit MCU needs a little less because TFLM's bookkeeping holds pointers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from apexrl.export import ActorGraph, Clip, Dense, ExportError, Normalize
+from apexrl.export.tflite import Int8Input, last_lines, median_us, native_output
+from apexrl.io_utils import write_text_atomic
+
+# Builtin operators registered by TFLM's MicroMutableOpResolver (tflite-micro, 2025-2026).
+TFLM_BUILTIN_OPS = frozenset("""
+ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND
+BROADCAST_ARGS BROADCAST_TO CALL_ONCE CAST CEIL CONCATENATION CONV_2D COS CUMSUM DEPTH_TO_SPACE
+DEPTHWISE_CONV_2D DEQUANTIZE DIV ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FILL FLOOR FLOOR_DIV
+FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND GREATER GREATER_EQUAL HARD_SWISH IF L2_NORMALIZATION
+L2_POOL_2D LEAKY_RELU LESS LESS_EQUAL LOG LOG_SOFTMAX LOGICAL_AND LOGICAL_NOT LOGICAL_OR LOGISTIC
+MAX_POOL_2D MAXIMUM MEAN MINIMUM MIRROR_PAD MUL NEG NOT_EQUAL PACK PAD PADV2 PRELU QUANTIZE
+READ_VARIABLE REDUCE_MAX RELU RELU6 RESHAPE RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR ROUND RSQRT
+SELECT_V2 SHAPE SIN SLICE SOFTMAX SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE
+SQUARED_DIFFERENCE SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE TRANSPOSE_CONV
+UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
+""".split())
+
+
+@dataclass(frozen=True)
+class OutputScaling:
+    """How the policy's outputs become env units and, for the haptic coach, Hz.
+
+    ``env = low + (a + 1) / 2 * (high - low)`` per channel; channel ``frequency_channel`` (or
+    None) is the cue frequency, in Hz already when ``frequency_in_hz`` else mapped linearly from
+    [0, 1] onto ``freq_min_hz..freq_max_hz``.
+    """
+
+    action_names: tuple[str, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    frequency_channel: int | None = None
+    frequency_in_hz: bool = False
+    freq_min_hz: float = 50.0
+    freq_max_hz: float = 300.0
+
+
+# ---------------------------------------------------------------------- TFLite op list
+def tflite_ops(model: bytes) -> list[str]:
+    """Builtin operator names of the main subgraph, in execution order."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    schema = runtime.schema_fb
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    fb = schema.Model.GetRootAsModel(model, 0)
+    graph = fb.Subgraphs(0)
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        code = fb.OperatorCodes(graph.Operators(i).OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        ops.append(names.get(builtin, f"BUILTIN_{builtin}"))
+    return ops
+
+
+# ---------------------------------------------------------------------- TFLM interpreter
+class TFLMRunner:
+    """A model in the real TFLM interpreter (host build); raises :class:`ExportError` with TFLM's
+    own message when it refuses the model."""
+
+    def __init__(self, model: bytes, arena_bytes: int) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        failure = None
+        with native_output() as log:
+            try:
+                self.interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_bytes)
+            except (RuntimeError, ValueError) as exc:
+                failure = exc
+        if failure is not None:
+            raise ExportError(f"TFLM refused the model: {last_lines(log[0]) or failure}")
+        self.input = self.interpreter.get_input_details(0)
+
+    def run_tensor(self, tensors: np.ndarray) -> np.ndarray:
+        """Input tensor values ``(N, ...)`` -> raw output tensor values ``(N, A)``."""
+        it = self.interpreter
+        outs = []
+        with native_output() as log:
+            try:
+                for k in range(len(tensors)):
+                    it.set_input(np.ascontiguousarray(tensors[k : k + 1]), 0)
+                    it.invoke()
+                    outs.append(np.array(it.get_output(0))[0])
+            except RuntimeError as exc:
+                failure: Exception | None = exc
+            else:
+                failure = None
+        if failure is not None:
+            raise ExportError(f"TFLM invoke failed: {last_lines(log[0]) or failure}")
+        return np.stack(outs)
+
+    def latency_us(self, tensor: np.ndarray, repeats: int = 300) -> float:
+        self.interpreter.set_input(np.ascontiguousarray(tensor[None]), 0)
+        with native_output():
+            return median_us(self.interpreter.invoke, repeats)
+
+
+def tflm_loads(model: bytes, arena_bytes: int = 1 << 20) -> tuple[bool, str]:
+    """Whether TFLM prepares and runs ``model`` (``(True, "")`` or ``(False, TFLM's reason)``)."""
+    try:
+        runner = TFLMRunner(model, arena_bytes)
+        details = runner.input
+        runner.run_tensor(np.zeros((1, *details["shape"][1:]), dtype=details["dtype"]))
+    except ExportError as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def tflm_min_arena(model: bytes, probe: np.ndarray, *, limit: int = 64 << 20) -> int:
+    """The smallest tensor arena (bytes, multiple of 16) with which TFLM prepares ``model`` and
+    runs ``probe`` (one input tensor value, ``(1, ...)``)."""
+
+    def works(size: int) -> bool:
+        try:
+            TFLMRunner(model, size).run_tensor(probe)
+        except ExportError:
+            return False
+        return True
+
+    hi = 4096
+    while not works(hi):
+        hi *= 2
+        if hi > limit:
+            raise ExportError(f"TFLM cannot run the model even with a {limit} byte arena")
+    lo = 0
+    while hi - lo > 16:
+        mid = (lo + hi) // 2 // 16 * 16
+        if works(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+# ---------------------------------------------------------------------- the C array
+def c_array_files(
+    model: bytes,
+    *,
+    stem: str,
+    int8_input: Int8Input | None,
+    output_quantization: tuple[float, int],
+    arena_bytes: int,
+    observation_names: Sequence[str],
+    scaling: OutputScaling | None,
+) -> tuple[str, str]:
+    """``(header, source)`` text of the TFLM C array: ``<stem>.h`` declares the array, its length,
+    the arena size and the input/output quantization; ``<stem>.cc`` defines the 16-byte aligned
+    array holding exactly ``model``."""
+    guard = f"APEXRL_{stem.upper()}_H_"
+    sym = f"apexrl_{stem}"
+    out_scale, out_zero = output_quantization
+    # Round the measured minimum up and add a quarter: arena needs differ a little per build.
+    arena = int(np.ceil(arena_bytes * 1.25 / 1024.0) * 1024)
+    h = [
+        f"/* Generated by apexrl export: {stem}.tflite ({len(model)} bytes) as a TFLM C array. */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        "#include <math.h>",
+        "#include <stdint.h>",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        "/* The .tflite flatbuffer, 16-byte aligned (defined in the .cc file). */",
+        f"extern const unsigned char {sym}_tflite[];",
+        f"extern const unsigned int {sym}_tflite_len;",
+        "",
+        f"/* Minimum TFLM tensor arena measured on the host: {arena_bytes} bytes. */",
+        f"#define APEXRL_INT8_TENSOR_ARENA_BYTES {arena}",
+        f"#define APEXRL_INT8_OUTPUT_SCALE {_cfloat(out_scale)}",
+        f"#define APEXRL_INT8_OUTPUT_ZERO_POINT {int(out_zero)}",
+        "",
+    ]
+    if int8_input is not None:
+        dim = len(int8_input.offset)
+        h += [
+            f"#define APEXRL_INT8_OBS_DIM {dim}",
+            "/* The input is each raw channel mapped onto [-1, 1] by its calibrated range, then",
+            " * quantized: u = clip((obs - offset) / half_range, -1, 1);",
+            " * q = clip(round(u / APEXRL_INT8_INPUT_SCALE) + APEXRL_INT8_INPUT_ZERO_POINT). */",
+            f"#define APEXRL_INT8_INPUT_SCALE {_cfloat(int8_input.scale)}",
+            f"#define APEXRL_INT8_INPUT_ZERO_POINT {int(int8_input.zero_point)}",
+            _channel_comment(observation_names),
+            f"static const float apexrl_int8_input_offset[{dim}] = {_cfloats(int8_input.offset)};",
+            f"static const float apexrl_int8_input_half_range[{dim}] = "
+            f"{_cfloats(int8_input.half_range)};",
+            "",
+            "/* Raw telemetry -> the int8 input tensor (a non-finite channel counts as the middle",
+            " * of its range). */",
+            "static inline void apexrl_int8_quantize_observation(const float *obs, int8_t *out) {",
+            f"  for (int i = 0; i < {dim}; ++i) {{",
+            "    float u = (obs[i] - apexrl_int8_input_offset[i]) / "
+            "apexrl_int8_input_half_range[i];",
+            "    if (u != u) u = 0.0f;",
+            "    if (u < -1.0f) u = -1.0f;",
+            "    if (u > 1.0f) u = 1.0f;",
+            "    long q = lrintf(u / APEXRL_INT8_INPUT_SCALE) + APEXRL_INT8_INPUT_ZERO_POINT;",
+            "    out[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));",
+            "  }",
+            "}",
+            "",
+        ]
+    h += [
+        "/* int8 output -> policy units. */",
+        "static inline float apexrl_int8_dequantize(int8_t q) {",
+        "  return ((float)q - (float)APEXRL_INT8_OUTPUT_ZERO_POINT) * APEXRL_INT8_OUTPUT_SCALE;",
+        "}",
+        "",
+        *_scaling_c("apexrl_int8", scaling),
+        "#ifdef __cplusplus",
+        "}",
+        "#endif",
+        "",
+        f"#endif /* {guard} */",
+        "",
+    ]
+    body = ",\n".join(
+        "  " + ", ".join(f"0x{b:02x}" for b in model[i : i + 12]) for i in range(0, len(model), 12)
+    )
+    cc = (
+        f"/* Generated by apexrl export: {stem}.tflite as a TFLM C array. */\n"
+        f'#include "{stem}.h"\n\n'
+        f"alignas(16) const unsigned char {sym}_tflite[] = {{\n{body}\n}};\n"
+        f"const unsigned int {sym}_tflite_len = {len(model)};\n"
+    )
+    return "\n".join(h), cc
+
+
+def parse_c_array(source: str) -> bytes:
+    """The bytes of the array defined in a ``.cc`` written by :func:`c_array_files`."""
+    start = source.index("{", source.index("_tflite[]")) + 1
+    end = source.index("}", start)
+    return bytes(int(tok, 16) for tok in source[start:end].replace("\n", " ").split(",") if tok.strip())
+
+
+_ARRAY_DUMP = r"""
+#include <cstdint>
+#include <cstdio>
+#include "STEM.h"
+int main(int argc, char **argv) {
+  if (argc != 2) return 2;
+  FILE *f = std::fopen(argv[1], "wb");
+  if (!f) return 3;
+  std::fwrite(SYM_tflite, 1, SYM_tflite_len, f);
+  std::fclose(f);
+  std::printf("%u\n", (unsigned)(reinterpret_cast<std::uintptr_t>(SYM_tflite) % 16u));
+  return 0;
+}
+"""
+
+
+def check_c_array(folder: Path, stem: str, model: bytes, *, cxx: str | None) -> str:
+    """Compile ``<stem>.cc`` with the C++ compiler and check that the array holds exactly
+    ``model`` at a 16-byte aligned address; without a compiler, parse the source instead.
+    Returns how it was checked; raises :class:`ExportError` on any difference."""
+    source = (folder / f"{stem}.cc").read_text(encoding="utf-8")
+    if parse_c_array(source) != model:
+        raise ExportError(f"{stem}.cc does not hold the bytes of {stem}.tflite")
+    if cxx is None:
+        return "parsed"
+    with tempfile.TemporaryDirectory(prefix="apexrl-carray-") as tmp:
+        t = Path(tmp)
+        main = t / "dump.cc"
+        main.write_text(_ARRAY_DUMP.replace("STEM", stem).replace("SYM", f"apexrl_{stem}"))
+        exe = t / "dump"
+        _run([cxx, "-std=c++11", "-O1", "-Wall", "-Werror", f"-I{folder}", str(main),
+              str(folder / f"{stem}.cc"), "-o", str(exe)], f"compiling {stem}.cc")  # fmt: skip
+        out = _run([str(exe), str(t / "bytes.bin")], f"running the {stem}.cc check")
+        if (t / "bytes.bin").read_bytes() != model:
+            raise ExportError(f"{stem}.cc compiled to bytes that differ from {stem}.tflite")
+        if out.strip() != "0":
+            raise ExportError(f"{stem}.cc: the array is not 16-byte aligned (address % 16 = {out})")
+    return Path(cxx).name
+
+
+# ---------------------------------------------------------------------- the C forward pass
+def supports_c_mlp(graph: ActorGraph) -> bool:
+    """True for Normalize? -> Dense+ -> Clip? graphs on a flat observation."""
+    if len(graph.input_shape) != 1:
+        return False
+    body = list(graph.layers)
+    if body and isinstance(body[0], Normalize):
+        body = body[1:]
+    if body and isinstance(body[-1], Clip):
+        body = body[:-1]
+    return bool(body) and all(isinstance(layer, Dense) for layer in body)
+
+
+def c_mlp_files(
+    graph: ActorGraph, *, observation_names: Sequence[str], scaling: OutputScaling | None
+) -> tuple[str, str]:
+    """``(policy_mlp.h, policy_mlp.c)``: the actor as C99 with fp32 weights as const arrays,
+    the same arithmetic as PyTorch (``(x - mean) / std``, row-major ``W x + b``, ``tanhf``)."""
+    if not supports_c_mlp(graph):
+        raise ExportError("the C forward pass covers MLP actors only (this actor is a CNN)")
+    dim, adim = graph.input_shape[0], graph.output_dim
+    dense = [layer for layer in graph.layers if isinstance(layer, Dense)]
+    macs = sum(int(d.weight.shape[0] * d.weight.shape[1]) for d in dense)
+    widest = max(max(d.weight.shape) for d in dense)
+    h = [
+        "/* Generated by apexrl export: the policy's deterministic actor as dependency-free C99",
+        " * (fp32; needs only <math.h>). Same function as policy.onnx and policy_fp32.tflite. */",
+        "#ifndef APEXRL_POLICY_MLP_H_",
+        "#define APEXRL_POLICY_MLP_H_",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        f"#define APEXRL_MLP_OBS_DIM {dim}",
+        f"#define APEXRL_MLP_ACTION_DIM {adim}",
+        f"#define APEXRL_MLP_MACS {macs}",
+        "",
+        _channel_comment(observation_names),
+        "/* Raw observation -> action in policy units ([-1, 1] per channel for apexrl coaches).",
+        " * Returns 0, or -1 (action untouched) when an observation channel is not finite. */",
+        "int apexrl_mlp_forward(const float obs[APEXRL_MLP_OBS_DIM], "
+        "float action[APEXRL_MLP_ACTION_DIM]);",
+        "",
+        *_scaling_c("apexrl_mlp", scaling),
+        "#ifdef __cplusplus",
+        "}",
+        "#endif",
+        "",
+        "#endif /* APEXRL_POLICY_MLP_H_ */",
+        "",
+    ]
+    c = [
+        "/* Generated by apexrl export (see policy_mlp.h). */",
+        '#include "policy_mlp.h"',
+        "",
+        "#include <math.h>",
+        "",
+    ]
+    steps = []
+    cur, size = "x", dim
+    c.append(f"static float x[{dim}], h0[{widest}], h1[{widest}];")
+    for layer in graph.layers:
+        if isinstance(layer, Normalize):
+            c += [
+                f"static const float obs_mean[{dim}] = {_cfloats(layer.mean)};",
+                f"static const float obs_std[{dim}] = {_cfloats(layer.std)};",
+            ]
+            steps += [
+                f"  for (int i = 0; i < {dim}; ++i) {{",
+                "    float z = (obs[i] - obs_mean[i]) / obs_std[i];",
+                f"    x[i] = z < {_cfloat(-layer.clip)} ? {_cfloat(-layer.clip)} : "
+                f"(z > {_cfloat(layer.clip)} ? {_cfloat(layer.clip)} : z);",
+                "  }",
+            ]
+        elif isinstance(layer, Dense):
+            k = len([s for s in steps if "dense(" in s])
+            n_in, n_out = layer.weight.shape
+            c.append(f"static const float w{k}[{n_out * n_in}] = {_cfloats(layer.weight.T.ravel())};")
+            c.append(f"static const float b{k}[{n_out}] = {_cfloats(layer.bias)};")
+            dst = "h0" if cur != "h0" else "h1"
+            act = {"none": 0, "tanh": 1, "relu": 2}[layer.activation]
+            steps.append(f"  dense(w{k}, b{k}, {n_in}, {n_out}, {cur}, {dst}, {act});")
+            cur, size = dst, n_out
+        elif isinstance(layer, Clip):
+            c.append(f"static const float act_low[{size}] = {_cfloats(layer.low)};")
+            c.append(f"static const float act_high[{size}] = {_cfloats(layer.high)};")
+            steps += [
+                f"  for (int i = 0; i < {size}; ++i) {{",
+                f"    {cur}[i] = {cur}[i] < act_low[i] ? act_low[i] : "
+                f"({cur}[i] > act_high[i] ? act_high[i] : {cur}[i]);",
+                "  }",
+            ]
+    if not isinstance(graph.layers[0], Normalize):
+        steps.insert(0, f"  for (int i = 0; i < {dim}; ++i) x[i] = obs[i];")
+    c += [
+        "",
+        "/* y = act(W x + b); W row-major (n_out, n_in). act: 0 none, 1 tanh, 2 relu. */",
+        "static void dense(const float *w, const float *b, int n_in, int n_out, const float *in,",
+        "                  float *out, int act) {",
+        "  for (int o = 0; o < n_out; ++o) {",
+        "    float acc = b[o];",
+        "    const float *row = w + o * n_in;",
+        "    for (int i = 0; i < n_in; ++i) acc += row[i] * in[i];",
+        "    out[o] = act == 1 ? tanhf(acc) : (act == 2 ? (acc > 0.0f ? acc : 0.0f) : acc);",
+        "  }",
+        "}",
+        "",
+        "int apexrl_mlp_forward(const float obs[APEXRL_MLP_OBS_DIM], "
+        "float action[APEXRL_MLP_ACTION_DIM]) {",
+        f"  for (int i = 0; i < {dim}; ++i) {{",
+        "    if (!isfinite(obs[i])) return -1;",
+        "  }",
+        *steps,
+        f"  for (int i = 0; i < {adim}; ++i) action[i] = {cur}[i];",
+        "  return 0;",
+        "}",
+        "",
+    ]
+    return "\n".join(h), "\n".join(c)
+
+
+_MLP_HARNESS = r"""
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "policy_mlp.h"
+/* usage: harness IN.f32 N OUT.f32 REPEATS -> prints ns per forward pass */
+int main(int argc, char **argv) {
+  if (argc != 5) return 2;
+  long n = atol(argv[2]), repeats = atol(argv[4]);
+  float *obs = malloc(sizeof(float) * APEXRL_MLP_OBS_DIM * n);
+  float *act = malloc(sizeof(float) * APEXRL_MLP_ACTION_DIM * n);
+  FILE *f = fopen(argv[1], "rb");
+  if (!obs || !act || !f) return 3;
+  if (fread(obs, sizeof(float) * APEXRL_MLP_OBS_DIM, n, f) != (size_t)n) return 4;
+  fclose(f);
+  for (long k = 0; k < n; ++k) {
+    if (apexrl_mlp_forward(obs + k * APEXRL_MLP_OBS_DIM, act + k * APEXRL_MLP_ACTION_DIM)) return 5;
+  }
+  f = fopen(argv[3], "wb");
+  if (!f) return 6;
+  fwrite(act, sizeof(float) * APEXRL_MLP_ACTION_DIM, n, f);
+  fclose(f);
+  struct timespec t0, t1;
+  float sink = 0.0f, out[APEXRL_MLP_ACTION_DIM];
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (long r = 0; r < repeats; ++r) {
+    apexrl_mlp_forward(obs + (r % n) * APEXRL_MLP_OBS_DIM, out);
+    sink += out[0];
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
+  printf("%.1f %g\n", ns / (double)repeats, (double)sink);
+  free(obs);
+  free(act);
+  return 0;
+}
+"""
+
+
+def run_c_mlp(
+    folder: Path, observations: np.ndarray, *, cc: str, repeats: int = 20000
+) -> tuple[np.ndarray, float]:
+    """Compile ``policy_mlp.c`` (``-std=c99 -Wall -Wextra -Werror -pedantic``) with a harness,
+    run it on ``observations (N, D)``; returns ``(actions (N, A), ns per forward pass)``."""
+    obs = np.ascontiguousarray(observations, dtype=np.float32)
+    with tempfile.TemporaryDirectory(prefix="apexrl-mlp-") as tmp:
+        t = Path(tmp)
+        (t / "harness.c").write_text(_MLP_HARNESS)
+        exe = t / "harness"
+        _run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{folder}",
+              str(t / "harness.c"), str(folder / "policy_mlp.c"), "-lm", "-o", str(exe)],
+             "compiling policy_mlp.c")  # fmt: skip
+        obs.tofile(t / "obs.f32")
+        out = _run([str(exe), str(t / "obs.f32"), str(len(obs)), str(t / "act.f32"),
+                    str(repeats)], "running policy_mlp.c")  # fmt: skip
+        actions = np.fromfile(t / "act.f32", dtype=np.float32).reshape(len(obs), -1)
+    return actions, float(out.split()[0])
+
+
+def find_compiler(kind: str = "c") -> str | None:
+    """``$CC`` / ``$CXX`` or the first of gcc, cc, clang (g++, c++, clang++) on PATH."""
+    env, names = ("CC", ("gcc", "cc", "clang")) if kind == "c" else ("CXX", ("g++", "c++", "clang++"))
+    if os.environ.get(env):
+        return shutil.which(os.environ[env]) or os.environ[env]
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _run(cmd: list[str], what: str) -> str:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ExportError(f"{what} failed: {exc}") from None
+    if proc.returncode != 0:
+        detail = last_lines(proc.stderr + proc.stdout, 6)
+        raise ExportError(f"{what} failed (exit {proc.returncode}): {detail}")
+    return proc.stdout
+
+
+# ---------------------------------------------------------------------- C text helpers
+def _cfloat(x: float) -> str:
+    text = f"{float(np.float32(x)):.9g}"
+    if "e" not in text and "." not in text and "inf" not in text and "nan" not in text:
+        text += ".0"
+    return text + "f"
+
+
+def _cfloats(values: np.ndarray) -> str:
+    items = [_cfloat(v) for v in np.asarray(values, dtype=np.float32).ravel()]
+    lines = [", ".join(items[i : i + 6]) for i in range(0, len(items), 6)]
+    if len(lines) == 1:
+        return "{" + lines[0] + "}"
+    return "{\n    " + ",\n    ".join(lines) + "}"
+
+
+def _channel_comment(names: Sequence[str]) -> str:
+    rows = "\n".join(f" *   {i}: {name}" for i, name in enumerate(names))
+    return f"/* Observation channels, raw values in this order:\n{rows}\n */"
+
+
+def _scaling_c(prefix: str, scaling: OutputScaling | None) -> list[str]:
+    if scaling is None:
+        return []
+    n = len(scaling.low)
+    names = ", ".join(scaling.action_names)
+    lines = [
+        f"/* Policy units -> env units ({names}): env = low + (a + 1) / 2 * (high - low). */",
+        f"static const float {prefix}_env_low[{n}] = {_cfloats(np.array(scaling.low))};",
+        f"static const float {prefix}_env_high[{n}] = {_cfloats(np.array(scaling.high))};",
+        f"static inline float {prefix}_to_env(const float *action, int i) {{",
+        "  float a = action[i] < -1.0f ? -1.0f : (action[i] > 1.0f ? 1.0f : action[i]);",
+        f"  return {prefix}_env_low[i] + 0.5f * (a + 1.0f) * "
+        f"({prefix}_env_high[i] - {prefix}_env_low[i]);",
+        "}",
+        "",
+    ]
+    if scaling.frequency_channel is not None:
+        k = scaling.frequency_channel
+        if scaling.frequency_in_hz:
+            hz = f"{prefix}_to_env(action, {k})"
+        else:
+            lo, hi = scaling.freq_min_hz, scaling.freq_max_hz
+            hz = f"{_cfloat(lo)} + {_cfloat(hi - lo)} * {prefix}_to_env(action, {k})"
+        lines += [
+            f"/* Cue frequency in Hz from channel {k} ({scaling.action_names[k]}). */",
+            f"#define {prefix.upper()}_FREQUENCY_CHANNEL {k}",
+            f"static inline float {prefix}_frequency_hz(const float *action) {{",
+            f"  return {hz};",
+            "}",
+            "",
+        ]
+    return lines
+
+
+def write_text_files(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        write_text_atomic(folder / name, text)

@@ -1,0 +1,142 @@
+"""ONNX: the PyTorch deterministic actor through ``torch.onnx.export`` (the dynamo exporter, which
+needs onnxscript), checked by ``onnx.checker`` and run in onnxruntime; plus an int8 QDQ model from
+onnxruntime's static quantization for Linux/Intel targets.
+
+Named ``onnx_export`` so that ``import onnx`` inside this package finds the real onnx package.
+
+The int8 model quantizes every Gemm/MatMul except the first (the one that reads the normalised
+observation): its input would otherwise share one int8 scale across channels whose meaning is
+very different, and the layer is only ``D x hidden`` multiply-adds (same reason as the TFLite int8
+input mapping, see :mod:`apexrl.export`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from apexrl.export import ExportError, LoadedActor
+from apexrl.export.tflite import last_lines, median_us, native_output
+
+INPUT_NAME = "observation"
+OUTPUT_NAME = "action"
+OPSET = 18
+
+
+def export_onnx(actor: LoadedActor) -> bytes:
+    """The actor as an ONNX model (batch dimension dynamic), checked with ``full_check``."""
+    import onnx
+    import torch
+
+    example = torch.zeros((1, *actor.graph.input_shape), dtype=torch.float32)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    text = io.StringIO()
+    failure: Exception | None = None
+    with (
+        native_output() as log,
+        contextlib.redirect_stdout(text),
+        contextlib.redirect_stderr(text),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(actor.module, (example,), dynamo=True,
+                                        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                        dynamic_shapes=({0: batch},), opset_version=OPSET,
+                                        verbose=False)  # fmt: skip
+            model = program.model_proto
+        except Exception as exc:  # noqa: BLE001 - the exporter raises many types
+            failure = exc
+    if failure is not None:
+        detail = last_lines(text.getvalue() + log[0])
+        raise ExportError(f"torch.onnx.export failed: {failure} ({detail})")
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"policy.onnx fails onnx.checker: {exc}") from None
+    return model.SerializeToString()
+
+
+class OnnxRunner:
+    """An ONNX model in onnxruntime (CPU, 1 intra-op thread)."""
+
+    def __init__(self, model: bytes) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ExportError(f"onnxruntime cannot load the model: {exc}") from None
+
+    def predict(self, observations: np.ndarray) -> np.ndarray:
+        obs = np.asarray(observations, dtype=np.float32)
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: obs})[0].astype(np.float32)
+
+    def latency_us(self, observation: np.ndarray, repeats: int = 300) -> float:
+        feed = {INPUT_NAME: np.asarray(observation, dtype=np.float32)[None]}
+        return median_us(lambda: self.session.run([OUTPUT_NAME], feed), repeats)
+
+
+def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
+    """int8 QDQ model (per-channel int8 weights, int8 activations) calibrated with
+    ``calibration`` raw observations ``(N, *input_shape)`` (min/max)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    data = np.asarray(calibration, dtype=np.float32)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.rows = iter(range(len(data)))
+
+        def get_next(self):
+            k = next(self.rows, None)
+            return None if k is None else {INPUT_NAME: data[k : k + 1]}
+
+    proto = onnx.load_from_string(model)
+    matmuls = [n.name for n in proto.graph.node if n.op_type in ("Gemm", "MatMul")]
+    if not matmuls:
+        raise ExportError("policy.onnx has no Gemm/MatMul node to quantize")
+    with tempfile.TemporaryDirectory(prefix="apexrl-ortq-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(model)
+        text = io.StringIO()
+        failure: Exception | None = None
+        with (
+            native_output() as log,
+            contextlib.redirect_stdout(text),
+            contextlib.redirect_stderr(text),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
+            try:
+                quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                                per_channel=True, activation_type=QuantType.QInt8,
+                                weight_type=QuantType.QInt8,
+                                op_types_to_quantize=["Gemm", "MatMul", "Conv"],
+                                nodes_to_exclude=matmuls[:1] if len(matmuls) > 1 else None)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the quantizer raises many types
+                failure = exc
+        if failure is not None:
+            detail = last_lines(text.getvalue() + log[0])
+            raise ExportError(f"onnxruntime int8 quantization failed: {failure} ({detail})")
+        out = dst.read_bytes()
+    try:
+        onnx.checker.check_model(onnx.load_from_string(out), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"policy_int8.onnx fails onnx.checker: {exc}") from None
+    return out
