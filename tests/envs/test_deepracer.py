@@ -12,10 +12,10 @@ from gymnasium.utils.env_checker import check_env
 
 import apexrl  # noqa: F401  (registers the ids)
 from apexrl.deepracer.actions import ContinuousActionSpace
-from apexrl.deepracer.reward_test import ScriptedDriver
 from apexrl.deepracer.files import LidarConfig
 from apexrl.deepracer.params import PARAM_KEYS, reward_params
 from apexrl.deepracer.reward_runner import RewardError
+from apexrl.deepracer.reward_test import ScriptedDriver
 from apexrl.envs.deepracer import TELEMETRY_FIELDS, DeepRacerEnv, DeepRacerVectorEnv
 from apexrl.vehicles import car as carm
 

@@ -15,7 +15,8 @@ VECTOR_ENTRY_POINTS: dict[str, str] = {
     "apexrl/MotoCoach-v0": "apexrl.envs.vector:MotoCoachVectorEnv",
     "apexrl/DeepRacer-v0": "apexrl.envs.deepracer:DeepRacerVectorEnv",
 }
-"""Gymnasium id -> native batched vector env, used by ``gymnasium.make_vec(id, num_envs, vectorization_mode="vector_entry_point")``."""
+"""Gymnasium id -> native batched vector env, used by
+``gymnasium.make_vec(id, num_envs, vectorization_mode="vector_entry_point")``."""
 
 
 def register_envs() -> None:

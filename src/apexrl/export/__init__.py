@@ -153,6 +153,26 @@ class ActorGraph:
             shape = new
         return out
 
+    def costs(self, input_shape: Sequence[int] | None = None) -> dict[str, int]:
+        """``macs`` (multiply-accumulates of the Dense and Conv2D layers), ``weights``,
+        ``biases`` and ``activation_bytes`` (the largest pair of consecutive int8 activations, a
+        lower bound on the TFLM arena) for one observation of ``input_shape`` (default: the
+        graph's own)."""
+        macs = weights = biases = biggest = 0
+        for layer, (shape_in, shape_out) in zip(self.layers, self.shapes(input_shape), strict=True):
+            n_in, n_out = int(np.prod(shape_in)), int(np.prod(shape_out))
+            if isinstance(layer, Dense):
+                macs += n_in * n_out
+                weights += n_in * n_out
+                biases += n_out
+            elif isinstance(layer, Conv2D):
+                kh, kw, cin, cout = layer.weight.shape
+                macs += n_out * kh * kw * cin
+                weights += kh * kw * cin * cout
+                biases += cout
+            biggest = max(biggest, n_in + n_out)
+        return {"macs": macs, "weights": weights, "biases": biases, "activation_bytes": biggest}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The graph in float64 numpy: ``(N, *input_shape)`` -> ``(N, output_dim)``."""
         h = np.asarray(x, dtype=np.float64)

@@ -26,7 +26,8 @@ from apexrl.export.tflite import Int8Input, last_lines, median_us, native_output
 from apexrl.io_utils import write_text_atomic
 
 # Builtin operators registered by TFLM's MicroMutableOpResolver (tflite-micro, 2025-2026).
-TFLM_BUILTIN_OPS = frozenset("""
+TFLM_BUILTIN_OPS = frozenset(
+    """
 ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND
 BROADCAST_ARGS BROADCAST_TO CALL_ONCE CAST CEIL CONCATENATION CONV_2D COS CUMSUM DEPTH_TO_SPACE
 DEPTHWISE_CONV_2D DEQUANTIZE DIV ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FILL FLOOR FLOOR_DIV
@@ -37,7 +38,8 @@ READ_VARIABLE REDUCE_MAX RELU RELU6 RESHAPE RESIZE_BILINEAR RESIZE_NEAREST_NEIGH
 SELECT_V2 SHAPE SIN SLICE SOFTMAX SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE
 SQUARED_DIFFERENCE SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE TRANSPOSE_CONV
 UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
-""".split())
+""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,9 @@ def parse_c_array(source: str) -> bytes:
     """The bytes of the array defined in a ``.cc`` written by :func:`c_array_files`."""
     start = source.index("{", source.index("_tflite[]")) + 1
     end = source.index("}", start)
-    return bytes(int(tok, 16) for tok in source[start:end].replace("\n", " ").split(",") if tok.strip())
+    return bytes(
+        int(tok, 16) for tok in source[start:end].replace("\n", " ").split(",") if tok.strip()
+    )
 
 
 _ARRAY_DUMP = r"""
@@ -375,7 +379,9 @@ def c_mlp_files(
         elif isinstance(layer, Dense):
             k = len([s for s in steps if "dense(" in s])
             n_in, n_out = layer.weight.shape
-            c.append(f"static const float w{k}[{n_out * n_in}] = {_cfloats(layer.weight.T.ravel())};")
+            c.append(
+                f"static const float w{k}[{n_out * n_in}] = {_cfloats(layer.weight.T.ravel())};"
+            )
             c.append(f"static const float b{k}[{n_out}] = {_cfloats(layer.bias)};")
             dst = "h0" if cur != "h0" else "h1"
             act = {"none": 0, "tanh": 1, "relu": 2}[layer.activation]
@@ -481,7 +487,9 @@ def run_c_mlp(
 
 def find_compiler(kind: str = "c") -> str | None:
     """``$CC`` / ``$CXX`` or the first of gcc, cc, clang (g++, c++, clang++) on PATH."""
-    env, names = ("CC", ("gcc", "cc", "clang")) if kind == "c" else ("CXX", ("g++", "c++", "clang++"))
+    env, names = (
+        ("CC", ("gcc", "cc", "clang")) if kind == "c" else ("CXX", ("g++", "c++", "clang++"))
+    )
     if os.environ.get(env):
         return shutil.which(os.environ[env]) or os.environ[env]
     for name in names:

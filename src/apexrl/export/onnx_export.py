@@ -88,7 +88,8 @@ class OnnxRunner:
 
 def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
     """int8 QDQ model (per-channel int8 weights, int8 activations) calibrated with
-    ``calibration`` raw observations ``(N, *input_shape)`` (min/max)."""
+    ``calibration`` raw observations ``(N, *input_shape)`` (min/max). In an MLP the first
+    Gemm/MatMul stays float (module docstring); convolutions read pixels and are quantized."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -109,8 +110,10 @@ def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
 
     proto = onnx.load_from_string(model)
     matmuls = [n.name for n in proto.graph.node if n.op_type in ("Gemm", "MatMul")]
-    if not matmuls:
-        raise ExportError("policy.onnx has no Gemm/MatMul node to quantize")
+    convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]
+    if not matmuls and not convs:
+        raise ExportError("policy.onnx has no Gemm, MatMul or Conv node to quantize")
+    keep_float = matmuls[:1] if not convs and len(matmuls) > 1 else None
     with tempfile.TemporaryDirectory(prefix="apexrl-ortq-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(model)
@@ -128,7 +131,7 @@ def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
                                 per_channel=True, activation_type=QuantType.QInt8,
                                 weight_type=QuantType.QInt8,
                                 op_types_to_quantize=["Gemm", "MatMul", "Conv"],
-                                nodes_to_exclude=matmuls[:1] if len(matmuls) > 1 else None)  # fmt: skip
+                                nodes_to_exclude=keep_float)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the quantizer raises many types
                 failure = exc
         if failure is not None:

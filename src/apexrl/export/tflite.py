@@ -106,13 +106,15 @@ def _quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
 
 
-def int8_graph(graph: ActorGraph, calibration: np.ndarray) -> tuple[ActorGraph, Int8Input | None]:
+def int8_graph(
+    graph: ActorGraph, low: np.ndarray, high: np.ndarray
+) -> tuple[ActorGraph, Int8Input | None]:
     """The graph the int8 model is converted from, and its input mapping.
 
-    For a telemetry actor (``Normalize`` then ``Dense``) the per-channel range of the calibration
-    observations (kept inside the normaliser's clip) is folded into the first Dense:
+    For a telemetry actor (``Normalize`` then ``Dense``) each channel's ``[low, high]`` (kept
+    inside the normaliser's clip) becomes ``u`` in [-1, 1] and is folded into the first Dense:
     ``z = u * half_range / std + (offset - mean) / std``, exact for every observation inside the
-    calibrated range. Camera actors keep their graph: all pixels share one range.
+    bounds. Camera actors keep their graph: all pixels share one range.
     """
     layers = graph.layers
     if len(layers) < 2 or not isinstance(layers[0], Normalize) or not isinstance(layers[1], Dense):
@@ -120,15 +122,13 @@ def int8_graph(graph: ActorGraph, calibration: np.ndarray) -> tuple[ActorGraph, 
     norm, first = layers[0], layers[1]
     mean = norm.mean.astype(np.float64)
     std = norm.std.astype(np.float64)
-    obs = np.asarray(calibration, dtype=np.float64).reshape(len(calibration), -1)
-    lo = np.maximum(obs.min(axis=0), mean - norm.clip * std)
-    hi = np.minimum(obs.max(axis=0), mean + norm.clip * std)
+    lo = np.maximum(np.asarray(low, dtype=np.float64), mean - norm.clip * std)
+    hi = np.minimum(np.asarray(high, dtype=np.float64), mean + norm.clip * std)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi >= lo)):
+        raise ExportError(f"int8 input bounds must be finite with high >= low: {lo} .. {hi}")
     offset = (lo + hi) / 2.0
-    half = (hi - lo) / 2.0
-    # A channel that never moved during calibration keeps the normaliser's own range.
-    flat = half <= 1e-6 * std
-    half = np.where(flat, std, half)
-    offset = np.where(flat, np.clip(offset, mean - norm.clip * std + std, mean + norm.clip * std - std), offset)
+    # A channel without spread keeps the normaliser's own range around its value.
+    half = np.where(hi - lo > 1e-6 * std, (hi - lo) / 2.0, std)
     w = first.weight.astype(np.float64)
     folded = Dense(
         (w * (half / std)[:, None]).astype(np.float32),
@@ -138,6 +138,19 @@ def int8_graph(graph: ActorGraph, calibration: np.ndarray) -> tuple[ActorGraph, 
     new = ActorGraph((folded, *layers[2:]), graph.input_shape, graph.output, graph.action_low,
                      graph.action_high)  # fmt: skip
     return new, Int8Input(offset, half)
+
+
+def pin_input_range(representative: np.ndarray, low: float = -1.0, high: float = 1.0) -> np.ndarray:
+    """A copy of ``representative`` whose most extreme entries are set to ``low`` and ``high``,
+    so the converter's input scale covers the whole mapped range (one entry per end changes; an
+    int8 input that saturated early would clip real observations)."""
+    rep = np.array(representative, dtype=np.float32, copy=True)
+    flat = rep.reshape(-1)
+    if flat.min() > low:
+        flat[flat.argmin()] = low
+    if flat.max() < high:
+        flat[flat.argmax()] = high
+    return rep
 
 
 # ---------------------------------------------------------------------- TensorFlow rebuild

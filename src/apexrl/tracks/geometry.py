@@ -89,8 +89,8 @@ def project_point(px, py, xy, closed, s_hint, window, ds_m, length_m):
     Searches the ``window`` segments either side of the segment at ``s_hint`` (pass a negative hint
     to skip the local search). If the best local match lies on the edge of the window (the point may
     have jumped) a global search over every segment runs instead, so the seam of a closed track and
-    teleports are handled. Returns ``(s_m, n_m, segment_index)``, ``n_m`` positive to the LEFT of the
-    driving direction.
+    teleports are handled. Returns ``(s_m, n_m, segment_index)``, ``n_m`` positive to the LEFT of
+    the driving direction.
     """
     m = xy.shape[0]
     n_seg = m if closed else m - 1

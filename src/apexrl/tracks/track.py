@@ -30,7 +30,7 @@ class TrackError(ValueError):
 
 
 def default_spacing_m(length_m: float) -> float:
-    """Resampling step: about 1 m on road circuits, never fewer than 400 or more than 5000 samples."""
+    """Resampling step: about 1 m on road circuits, between 400 and 5000 samples."""
     n = int(np.clip(round(length_m), 400, 5000))
     return length_m / n
 
@@ -159,7 +159,7 @@ class Track:
 
     @property
     def orientation(self) -> str:
-        """``"ccw"`` or ``"cw"`` for closed tracks (sign of the enclosed area), ``"open"`` otherwise."""
+        """``"ccw"``/``"cw"`` for closed tracks (sign of the enclosed area), else ``"open"``."""
         if not self.closed:
             return "open"
         x, y = self.xy_m[:, 0], self.xy_m[:, 1]
@@ -307,7 +307,8 @@ def _clean_input(xy_m, w_left_m, w_right_m, closed: bool):
     if (wl <= 0).any() or (wr <= 0).any():
         bad = np.flatnonzero((wl <= 0) | (wr <= 0))
         raise TrackError(
-            f"track widths must be positive; {bad.size} row(s) are not (first bad row {int(bad[0])})"
+            f"track widths must be positive; {bad.size} row(s) are not "
+            f"(first bad row {int(bad[0])})"
         )
     scale = max(float(np.ptp(xy, axis=0).max()), 1e-9) if n else 1.0
     keep = np.ones(n, dtype=bool)
