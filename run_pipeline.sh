@@ -3,5 +3,5 @@
 # `apexrl pipeline`; try `./run_pipeline.sh --help`.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/bootstrap.sh train
+scripts/bootstrap.sh train,edge
 exec .venv/bin/apexrl pipeline "$@"

@@ -3,5 +3,5 @@
 # Arguments go to pytest, e.g. `./run_tests.sh -m slow` or `./run_tests.sh tests/tracks -x`.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/bootstrap.sh dev,train,deepracer
+scripts/bootstrap.sh dev,train,deepracer,edge
 exec .venv/bin/python -m pytest "$@"

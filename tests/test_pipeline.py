@@ -33,7 +33,7 @@ def test_pipeline_writes_every_artifact(tiny_run):
     names = {p.name for p in out.iterdir()}
     assert {"optimal_lap.png", "raceline.csv", "optimal_lap.json", "run.json", "pipeline.log",
             "evaluation.json", "lap_times.png", "speed_map.png", "haptic_cues.png",
-            "summary.json", "datasets", "bc", "ppo", "tensorboard"} <= names  # fmt: skip
+            "summary.json", "datasets", "bc", "ppo", "tensorboard", "export"} <= names  # fmt: skip
     for rider in ("pro", "amateur"):
         assert (out / "datasets" / "apexrl" / f"moto-{rider}-v0" / "checksums.json").is_file()
     assert {p.name for p in (out / "bc").iterdir()} >= {"model.json", "model.safetensors"}
@@ -64,10 +64,17 @@ def test_evaluation_json_has_the_promised_numbers(tiny_run):
     assert summary["steps"]["evaluate"]["coaching"] == coaching
 
 
-def test_export_is_skipped_with_a_notice(tiny_run):
+def test_export_step_writes_checked_edge_artifacts(tiny_run):
     out, summary = tiny_run
-    assert summary["steps"]["export"] == {"skipped": pipeline.EXPORT_NOTICE}
-    assert "export skipped" in (out / "pipeline.log").read_text()
+    step = summary["steps"]["export"]
+    report = json.loads((out / "export" / "export_report.json").read_text())
+    for name in ("policy.onnx", "policy_fp32.tflite", "policy_int8.tflite", "policy_int8.cc",
+                 "policy_mlp.c"):  # fmt: skip
+        assert (out / "export" / name).is_file()
+        assert name in report["artifacts"]
+    assert step["int8_bytes"] == (out / "export" / "policy_int8.tflite").stat().st_size
+    assert step["fits_budget"] is report["fits_budget"] is True
+    assert step["tflm_matches_litert"] is True
 
 
 def test_the_models_carry_their_provenance(tiny_run):

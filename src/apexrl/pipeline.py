@@ -10,7 +10,8 @@ Steps, in order, each a function of this module that Python users can run alone:
    TensorBoard logs in ``tensorboard/`` and checkpoints in ``ppo/checkpoints/``.
 4. :func:`evaluate`: the learned coach against the amateur alone, the oracle coach, the pro and
    the optimal lap: ``evaluation.json`` and PNGs.
-5. :func:`export`: arrives with the Edge export issue; until then it is skipped with a notice.
+5. :func:`export`: ONNX, TFLite and C artifacts of the PPO coach in ``export/``, each checked
+   against PyTorch, with ``export/export_report.json`` (ESP32 budget verdict).
 
 Every run writes into its own folder (default ``runs/<UTC timestamp>/``) and refuses a folder that
 already has files in it, except with ``resume=True``, which continues an interrupted run in ITS
@@ -296,15 +297,48 @@ def evaluate(
     return result
 
 
-EXPORT_NOTICE = ("the Edge export (ONNX, TFLite, C array) arrives with its own issue; this "
-                 "pipeline does not export yet")  # fmt: skip
+EXPORT_DIR = "export"
 
 
-def export(output: str | Path, *, model: str | Path | None = None) -> dict[str, Any]:
-    """The export step. Not available yet: it logs :data:`EXPORT_NOTICE` and reports itself as
-    skipped (the Edge export issue replaces this)."""
-    log.warning("export skipped: %s", EXPORT_NOTICE)
-    return {"skipped": EXPORT_NOTICE}
+def export(
+    output: str | Path,
+    *,
+    model: str | Path | None = None,
+    seed: int = 42,
+    progress: bool = True,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """The export step: ONNX, TFLite (fp32/fp16/dynamic/int8), the TFLM C array and the C MLP of
+    ``model`` (default: the run's PPO model) into ``<output>/export/``, every artifact checked
+    against PyTorch (:func:`apexrl.export.export_policy`). A check out of tolerance raises
+    :class:`apexrl.export.report.ExportError` and stops the pipeline."""
+    from apexrl.export.report import CalibrationConfig, export_policy
+
+    folder = Path(output)
+    chosen = Path(model) if model is not None else folder / PPO_DIR / "model"
+    if not ((chosen / "model.json").is_file() or chosen.suffix == ".zip"):
+        raise FileNotFoundError(f"export: no model at {chosen}; train first or pass --model")
+    report = export_policy(
+        chosen,
+        folder / EXPORT_DIR,
+        calibration=CalibrationConfig(seed=seed),
+        progress=progress,
+        overwrite=resume,
+    )
+    int8 = report["artifacts"]["policy_int8.tflite"]
+    log.info("export: int8 %d B, max error %.2f %% of range, ESP32 ~%.3f ms, fits budget: %s",
+             int8["bytes"], 100 * int8["max_error_fraction_of_range"],
+             report["esp32_latency_estimate_ms"], report["fits_budget"])  # fmt: skip
+    return {
+        "export_dir": EXPORT_DIR,
+        "report": f"{EXPORT_DIR}/export_report.json",
+        "int8_bytes": int8["bytes"],
+        "int8_max_error_fraction_of_range": int8["max_error_fraction_of_range"],
+        "tflm_arena_bytes": report["tflm_arena_bytes"],
+        "tflm_matches_litert": report["tflm_matches_litert"],
+        "esp32_latency_estimate_ms": report["esp32_latency_estimate_ms"],
+        "fits_budget": report["fits_budget"],
+    }
 
 
 # ---------------------------------------------------------------------- the whole run
@@ -349,7 +383,9 @@ def run(
     if not resume:  # bad settings fail before any folder is made
         PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     if not (skip_data and skip_train):
-        require_train_extra()
+        require_extra("train")
+    if not skip_export:
+        require_extra("edge")
     folder = prepare_output(output, resume=resume)
     settings = _settings(folder, given, resume)
     handler = logging.FileHandler(folder / "pipeline.log", encoding="utf-8")
@@ -433,7 +469,14 @@ def run(
             log.info("export: skipped (--skip-export)")
         else:
             header(current)
-            steps[current] = export(folder, model=chosen)
+            t0 = time.perf_counter()
+            if (chosen / "model.json").is_file() or chosen.suffix == ".zip":
+                steps[current] = export(folder, model=chosen, seed=s.seed, progress=progress,
+                                        resume=resume)  # fmt: skip
+            else:
+                steps[current] = {"skipped": f"no model to export at {chosen}"}
+                log.warning("export: skipped: no model at %s", chosen)
+            steps[current]["seconds"] = round(time.perf_counter() - t0, 3)
 
         summary = {
             "output": str(folder),
@@ -459,24 +502,35 @@ class MissingExtraError(ValueError):
     """A step needs packages of an apexrl extra that is not installed."""
 
 
-def require_train_extra() -> None:
-    """Raise :class:`MissingExtraError` unless the ``train`` extra (which includes ``data``) is
-    installed: the data, training and evaluation steps need it."""
+_EXTRA_USE = {
+    "train": "the data, training and evaluation steps",
+    "edge": "the export step",
+}
+_EXTRA_SKIP = {
+    "train": "--skip-data --skip-train runs the optimal lap alone",
+    "edge": "--skip-export leaves it out",
+}
+
+
+def require_extra(extra: str) -> None:
+    """Raise :class:`MissingExtraError` unless apexrl's ``extra`` ("train", which includes
+    "data", or "edge") is installed, naming what is missing and how to install it."""
     from importlib import metadata
 
     from apexrl.config import EXTRAS
 
+    dists = EXTRAS["data"] + EXTRAS["train"] if extra == "train" else EXTRAS[extra]
     missing = []
-    for dist in EXTRAS["data"] + EXTRAS["train"]:
+    for dist in dists:
         try:
             metadata.version(dist)
         except metadata.PackageNotFoundError:
             missing.append(dist)
     if missing:
         raise MissingExtraError(
-            f"the data, training and evaluation steps need apexrl's 'train' extra (missing: "
-            f"{', '.join(missing)}): run scripts/bootstrap.sh train, or pip install -e '.[train]'"
-            " -c constraints.txt; --skip-data --skip-train runs the optimal lap alone"
+            f"{_EXTRA_USE[extra]} need apexrl's '{extra}' extra (missing: {', '.join(missing)}):"
+            f" run scripts/bootstrap.sh train,edge, or pip install -e '.[{extra}]' -c"
+            f" constraints.txt; {_EXTRA_SKIP[extra]}"
         )
 
 

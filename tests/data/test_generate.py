@@ -151,8 +151,10 @@ def test_compare_a_generated_lap(generated):
 
     root, _ = generated
     dataset = load_dataset(root, "apexrl/moto-pro-v0")
-    meta = next(iter(dataset.storage.get_episode_metadata([0])))
-    assert meta["outcome"] == "lap"
-    result = compare_dataset_episode(root, "apexrl/moto-pro-v0", 0)
+    metas = list(dataset.storage.get_episode_metadata(range(dataset.total_episodes)))
+    laps = [i for i, m in enumerate(metas) if m["outcome"] == "lap"]
+    assert laps, "no completed pro lap in the fixture dataset"
+    episode, meta = laps[0], metas[laps[0]]
+    result = compare_dataset_episode(root, "apexrl/moto-pro-v0", episode)
     assert result.lap_time_s == pytest.approx(meta["lap_time_s"], abs=1e-6)
     assert result.time_lost_s > 0 and len(result.corners) == 11

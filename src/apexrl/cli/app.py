@@ -13,6 +13,7 @@ from apexrl.cli import (
     deepracer,
     deploy,
     evaluate,
+    export,
     info,
     lapsim,
     pipeline,
@@ -43,6 +44,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(deepracer.app, name="deepracer")
 app.add_typer(train.app, name="train")
 app.command("evaluate")(evaluate.evaluate_command)
+app.command("export")(export.export_command)
 rewards.app.command("test")(deepracer.rewards_test_command)
 app.command("lapsim")(lapsim.lapsim_command)
 app.command("raceline")(lapsim.raceline_command)

@@ -75,8 +75,9 @@ def pipeline_command(
 
     Writes optimal_lap.{json,png}, raceline.csv, datasets/ (Minari), bc/ and ppo/ (models,
     checkpoints), tensorboard/, evaluation.json with lap_times.png, speed_map.png and
-    haptic_cues.png, pipeline.log, and summary.json last, only when every step succeeded. The
-    export step arrives with the Edge export issue; until then it is skipped with a notice.
+    haptic_cues.png, export/ (ONNX, TFLite fp32/fp16/dynamic/int8, the TFLM C array, a C MLP and
+    export_report.json, every artifact checked against PyTorch), pipeline.log, and summary.json
+    last, only when every step succeeded.
     """
     from apexrl import pipeline
 

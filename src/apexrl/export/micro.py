@@ -162,14 +162,16 @@ def c_array_files(
     *,
     stem: str,
     int8_input: Int8Input | None,
+    input_quantization: tuple[float, int],
     output_quantization: tuple[float, int],
     arena_bytes: int,
     observation_names: Sequence[str],
     scaling: OutputScaling | None,
+    ops: Sequence[str] = (),
 ) -> tuple[str, str]:
     """``(header, source)`` text of the TFLM C array: ``<stem>.h`` declares the array, its length,
     the arena size and the input/output quantization; ``<stem>.cc`` defines the 16-byte aligned
-    array holding exactly ``model``."""
+    array holding exactly ``model``. ``ops`` (:func:`tflite_ops`) become the op resolver line."""
     guard = f"APEXRL_{stem.upper()}_H_"
     sym = f"apexrl_{stem}"
     out_scale, out_zero = output_quantization
@@ -191,17 +193,27 @@ def c_array_files(
         f"extern const unsigned char {sym}_tflite[];",
         f"extern const unsigned int {sym}_tflite_len;",
         "",
+        *(_resolver_comment(ops) if ops else []),
         f"/* Minimum TFLM tensor arena measured on the host: {arena_bytes} bytes. */",
         f"#define APEXRL_INT8_TENSOR_ARENA_BYTES {arena}",
         f"#define APEXRL_INT8_OUTPUT_SCALE {_cfloat(out_scale)}",
         f"#define APEXRL_INT8_OUTPUT_ZERO_POINT {int(out_zero)}",
         "",
     ]
-    if int8_input is not None:
+    if int8_input is None:
+        in_scale, in_zero = input_quantization
+        h += [
+            _channel_comment(observation_names),
+            "/* Input quantization: q = clip(round(x / scale) + zero_point, -128, 127). */",
+            f"#define APEXRL_INT8_INPUT_SCALE {_cfloat(in_scale)}",
+            f"#define APEXRL_INT8_INPUT_ZERO_POINT {int(in_zero)}",
+            "",
+        ]
+    else:
         dim = len(int8_input.offset)
         h += [
             f"#define APEXRL_INT8_OBS_DIM {dim}",
-            "/* The input is each raw channel mapped onto [-1, 1] by its calibrated range, then",
+            "/* The input is each raw channel mapped onto [-1, 1] by its own range, then",
             " * quantized: u = clip((obs - offset) / half_range, -1, 1);",
             " * q = clip(round(u / APEXRL_INT8_INPUT_SCALE) + APEXRL_INT8_INPUT_ZERO_POINT). */",
             f"#define APEXRL_INT8_INPUT_SCALE {_cfloat(int8_input.scale)}",
@@ -250,6 +262,18 @@ def c_array_files(
         f"const unsigned int {sym}_tflite_len = {len(model)};\n"
     )
     return "\n".join(h), cc
+
+
+def _resolver_comment(ops: Sequence[str]) -> list[str]:
+    unique = list(dict.fromkeys(ops))
+    calls = ", ".join(
+        "Add"
+        + "".join(p.upper() if p[0].isdigit() else p.capitalize() for p in op.split("_"))
+        + "()"
+        for op in unique
+    )
+    return [f"/* Operators to register: tflite::MicroMutableOpResolver<{len(unique)}> with",
+            f" * {calls}. */"]  # fmt: skip
 
 
 def parse_c_array(source: str) -> bytes:
@@ -469,7 +493,8 @@ def run_c_mlp(
     folder: Path, observations: np.ndarray, *, cc: str, repeats: int = 20000
 ) -> tuple[np.ndarray, float]:
     """Compile ``policy_mlp.c`` (``-std=c99 -Wall -Wextra -Werror -pedantic``) with a harness,
-    run it on ``observations (N, D)``; returns ``(actions (N, A), ns per forward pass)``."""
+    run it on ``observations (N, D)``; returns ``(actions (N, A), microseconds per forward
+    pass)``."""
     obs = np.ascontiguousarray(observations, dtype=np.float32)
     with tempfile.TemporaryDirectory(prefix="apexrl-mlp-") as tmp:
         t = Path(tmp)
@@ -482,7 +507,7 @@ def run_c_mlp(
         out = _run([str(exe), str(t / "obs.f32"), str(len(obs)), str(t / "act.f32"),
                     str(repeats)], "running policy_mlp.c")  # fmt: skip
         actions = np.fromfile(t / "act.f32", dtype=np.float32).reshape(len(obs), -1)
-    return actions, float(out.split()[0])
+    return actions, float(out.split()[0]) / 1000.0
 
 
 def find_compiler(kind: str = "c") -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -86,6 +87,19 @@ class OnnxRunner:
         return median_us(lambda: self.session.run([OUTPUT_NAME], feed), repeats)
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime's quantizer logs advice ("consider pre-processing") on the ROOT logger, which
+    Python prints on stderr when nothing is configured; silence it for the call."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
     """int8 QDQ model (per-channel int8 weights, int8 activations) calibrated with
     ``calibration`` raw observations ``(N, *input_shape)`` (min/max). In an MLP the first
@@ -124,6 +138,7 @@ def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
             contextlib.redirect_stdout(text),
             contextlib.redirect_stderr(text),
             warnings.catch_warnings(),
+            _quiet_root_logger(),
         ):
             warnings.simplefilter("ignore")
             try:

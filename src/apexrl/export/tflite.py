@@ -1,5 +1,5 @@
-"""TFLite: the actor rebuilt in TensorFlow from its weights, converted by ``TFLiteConverter``, run in
-LiteRT.
+"""TFLite: the actor rebuilt in TensorFlow from its weights, converted by ``TFLiteConverter``,
+run in LiteRT.
 
 The path measured to work (shared/specs/edge.md): an :class:`~apexrl.export.ActorGraph` becomes a
 ``tf.function`` of plain ops (matmul, conv2d, tanh, relu, clip), and ``TFLiteConverter`` turns it
@@ -8,9 +8,10 @@ integer int8 with int8 input and output, calibrated on real observations.
 
 The int8 model differs from the float ones in two exact-in-float ways that buy accuracy:
 
-- its input is each observation channel mapped onto [-1, 1] by its own calibrated range
-  (:class:`Int8Input`), with the normalisation folded into the first layer, because one int8
-  scale cannot serve channels from 0..1 to 0..500 (package docstring);
+- its input is each observation channel mapped onto [-1, 1] by its own range
+  (:class:`Int8Input`; :func:`apexrl.export.report.int8_input_bounds`), with the normalisation
+  folded into the first layer, because one int8 scale cannot serve channels from 0..1 to 0..500
+  (package docstring);
 - tanh inputs are clipped to +-:data:`TANH_INPUT_LIMIT` (tanh(3.5) = 0.9982, within half an
   int8 step of 1), so the int8 step of the pre-activation covers the range that still changes the
   output rather than saturated outliers (measured: max error 0.10 -> 0.08 on a trained coach).
@@ -19,6 +20,7 @@ The int8 model differs from the float ones in two exact-in-float ways that buy a
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import tempfile
 import time
@@ -66,6 +68,22 @@ def native_output() -> Iterator[list[str]]:
                 os.close(copy)
             sink.seek(0)
             captured.append(sink.read().decode("utf-8", errors="replace"))
+
+
+def quiet_import(*modules: str) -> None:
+    """Import ``modules`` with their native start-up banners (absl, oneDNN) captured. A missing
+    one is an :class:`ExportError` naming the install command."""
+    with native_output():
+        try:
+            for name in modules:
+                importlib.import_module(name)
+        except ImportError as exc:
+            failure: ImportError | None = exc
+        else:
+            failure = None
+    if failure is not None:
+        raise ExportError(f"the edge export needs {failure.name or failure}: install it with "
+                          "pip install 'apexrl[edge]' -c constraints.txt")  # fmt: skip
 
 
 def last_lines(text: str, n: int = 4) -> str:
