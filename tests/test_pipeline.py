@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,49 @@ def test_a_missing_train_extra_is_named_before_anything_runs(tmp_path, monkeypat
     assert not (tmp_path / "run").exists()
     done = pipeline.run(output=tmp_path / "lap", skip_data=True, skip_train=True, **TINY)
     assert done["steps"]["optimal_lap"]["raceline_lap_time_s"] > 0
+
+
+def _failing_export(failed: str):
+    """An export_policy stand-in that writes a report in which ``failed`` broke its tolerance."""
+    from apexrl.export import ExportError
+
+    def fake(model, output_dir, **kwargs):
+        names = ["policy.onnx", "policy_fp32.tflite", "policy_int8.tflite", "policy_mlp.c"]
+        artifacts = {
+            n: {
+                "passed": n != failed,
+                "max_error_fraction_of_range": 0.1 if n == failed else 1e-6,
+                "bytes": 100,
+            }  # fmt: skip
+            for n in names
+        }
+        report = {"artifacts": artifacts, "failures": [f"{failed}: max error 0.1"],
+                  "tflm_arena_bytes": 4000, "tflm_matches_litert": True,
+                  "esp32_latency_estimate_ms": 0.25, "fits_budget": True}  # fmt: skip
+        out = Path(output_dir)
+        out.mkdir(parents=True)
+        (out / "export_report.json").write_text(json.dumps(report))
+        raise ExportError(f"export failed its checks against PyTorch: {failed}")
+
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("failed", "fatal"), [("policy_int8.tflite", False), ("policy_mlp.c", True)]
+)
+def test_export_step_rejects_quantized_variants_but_fails_on_firmware_artifacts(
+    tiny_run, tmp_path, monkeypatch, failed, fatal
+):
+    from apexrl.export import ExportError
+    from apexrl.export import report as export_report
+
+    out, _ = tiny_run
+    monkeypatch.setattr(export_report, "export_policy", _failing_export(failed))
+    run = tmp_path / "run"
+    run.mkdir()
+    if fatal:
+        with pytest.raises(ExportError, match=failed):
+            pipeline.export(run, model=out / "ppo" / "model")
+    else:
+        step = pipeline.export(run, model=out / "ppo" / "model")
+        assert step["rejected"] == {failed: 0.1}

@@ -119,6 +119,17 @@ def pipeline_command(
 
         evaluation = _read_json(Path(summary["output"]) / "evaluation.json")
         out.print(evaluation_table(evaluation))
+    ex = steps.get("export", {})
+    if "fits_budget" in ex:
+        verdict = "[green]fits[/]" if ex["fits_budget"] else "[red]does not fit[/]"
+        out.print(f"  export: {ex['export_dir']}/ (int8 {ex['int8_bytes']} B, TFLM arena "
+                  f"{ex['tflm_arena_bytes']} B, ESP32 ~{ex['esp32_latency_estimate_ms']:.2f} ms:"
+                  f" {verdict} the budget)")  # fmt: skip
+        for name, err in ex["rejected"].items():
+            out.print(
+                f"  export: [bold red]rejected[/] {name}: max error {100 * err:.2f} % of the "
+                f"action range is out of tolerance (moved to {ex['export_dir']}/rejected/)"
+            )
     out.print(f"  done in {summary['seconds']:.1f} s; summary.json, pipeline.log")
 
 
