@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from apexrl.envs.vector import OBSERVATION_NAMES
-from apexrl.io_utils import write_json_atomic
+from apexrl.io_utils import to_jsonable, write_json_atomic
 
 CHANNELS: tuple[str, ...] = OBSERVATION_NAMES
 """The 8 telemetry channels, in the order of the MotoCoach observation."""
@@ -222,7 +222,7 @@ def write_dataset(
                 description=description,
                 data_format=DATA_FORMAT,
             )
-            dataset.storage.update_metadata({"apexrl": _jsonable(dict(metadata))})
+            dataset.storage.update_metadata({"apexrl": to_jsonable(dict(metadata))})
             dataset.storage.update_episode_metadata(
                 [_attrs(ep.metadata) for ep in episodes], range(len(episodes))
             )
@@ -315,21 +315,6 @@ def _attrs(metadata: Mapping[str, Any]) -> dict[str, Any]:
                 f"episode metadata {key!r} must be a scalar, got {type(value).__name__}"
             )
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types (numpy scalars and arrays converted; NaN -> None)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def stats(values: Sequence[float]) -> dict[str, float | int | None]:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from apexrl.export import ActorGraph, Conv2D, Dense, ExportError, LoadedActor, load_actor
-from apexrl.io_utils import write_bytes_atomic, write_json_atomic
+from apexrl.io_utils import to_jsonable, write_bytes_atomic, write_json_atomic
 
 REPORT_FILE = "export_report.json"
 REPORT_FORMAT = "apexrl-export-report-v1"
@@ -633,7 +633,7 @@ def export_policy(
         for name in rejected:
             os.replace(out / name, out / REJECTED_DIR / name)
         report["rejected"] = [f"{REJECTED_DIR}/{n}" for n in rejected]
-    report = _jsonable(report)
+    report = to_jsonable(report)
     write_json_atomic(out / REPORT_FILE, report)
     if run.failures:
         raise ExportError(f"export failed its checks against PyTorch: {'; '.join(run.failures)}. "
@@ -806,17 +806,3 @@ def _version(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
