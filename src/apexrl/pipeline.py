@@ -253,7 +253,7 @@ def train(
                       progress=progress, force=resume)  # fmt: skip
         result["bc"] = bc.summary()
         write_json_atomic(bc_dir / BC_FILE, result["bc"])
-        log.info("bc: %d epochs (best %d), validation MSE %s, %.1f s", len(bc.train_loss),
+        log.info("bc: %d epochs (best %d), validation loss %s, %.1f s", len(bc.train_loss),
                  bc.best_epoch, result["bc"]["best_val_loss"], bc.seconds)  # fmt: skip
     else:
         result["bc"] = {"skipped": f"no datasets in {root}: PPO starts from a fresh policy"}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from apexrl.riders import haptics as hp
 from apexrl.train import bc
 from apexrl.train.model_io import load_policy, to_policy_action
 
@@ -95,6 +96,7 @@ def test_discounted_returns_match_the_closed_form():
         ({"mix": {"pro": 0.0}}, "must not all be zero"),
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\)"),
+        ({"loss": "huber"}, "loss must be one of cue, action"),
     ],
 )
 def test_bad_settings_are_errors(kwargs, message):
@@ -105,3 +107,41 @@ def test_bad_settings_are_errors(kwargs, message):
 def test_missing_datasets_are_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no dataset 'apexrl/moto-pro-v0'"):
         bc.train_bc(tmp_path, progress=False)
+
+
+def _space(hz: bool):
+    from gymnasium import spaces
+
+    high = [1.0, 1.0, hp.FREQ_MAX_HZ if hz else 1.0]
+    low = [0.0, 0.0, hp.FREQ_MIN_HZ if hz else 0.0]
+    return spaces.Box(np.array(low, np.float32), np.array(high, np.float32))
+
+
+@pytest.mark.parametrize("hz", [False, True])
+def test_the_cue_loss_is_the_mse_of_what_the_rider_reads(hz):
+    space = _space(hz)
+    rng = np.random.default_rng(3)
+    pred = rng.uniform(-1.2, 1.2, (500, 3)).astype(np.float32)
+    target = rng.uniform(-1, 1, (500, 3)).astype(np.float32)
+
+    def read(policy_action):
+        env = space.low + (np.clip(policy_action, -1, 1) + 1) / 2 * (space.high - space.low)
+        if not hz:
+            env[:, 2] = hp.frequency_from_unit(env[:, 2])
+        return np.stack(hp.decode_cue(env), axis=1)
+
+    expected = np.mean((read(pred) - read(target)) ** 2)
+    loss = bc._loss_function("cue", space)(torch.from_numpy(pred), torch.from_numpy(target))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    plain = bc._loss_function("action", space)(torch.from_numpy(pred), torch.from_numpy(target))
+    assert float(plain) == pytest.approx(np.mean((pred - target) ** 2), rel=1e-6)
+
+
+def test_the_cue_loss_ignores_the_frequency_of_a_silent_cue():
+    """Both motors off: 50 Hz ("throttle") and 300 Hz ("brake") read the same, no cue at all;
+    the plain action MSE calls them maximally different."""
+    space = _space(False)
+    silent_low = torch.tensor([[-1.0, -1.0, -1.0]])
+    silent_high = torch.tensor([[-1.0, -1.0, 1.0]])
+    assert float(bc._loss_function("cue", space)(silent_low, silent_high)) == 0.0
+    assert float(bc._loss_function("action", space)(silent_low, silent_high)) > 1.0

@@ -110,7 +110,7 @@ def pipeline_command(
                       f"{c['laps_completed']} laps, {c['crashes']} crashes")  # fmt: skip
     if "best_val_loss" in steps.get("bc", {}):
         bc = steps["bc"]
-        out.print(f"  bc: {bc['epochs']} epochs, validation MSE {bc['best_val_loss']}")
+        out.print(f"  bc: {bc['epochs']} epochs, validation loss {bc['best_val_loss']}")
     if "timesteps" in steps.get("ppo", {}):
         ppo = steps["ppo"]
         out.print(f"  ppo: {ppo['timesteps']} env steps, {ppo['env_steps_per_s']:.0f} env-steps/s")

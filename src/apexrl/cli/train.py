@@ -60,6 +60,13 @@ def bc_command(
     ] = 0.1,
     patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement.")] = 4,
     algo: Annotated[str, typer.Option(help="Policy the clone is for: ppo or sac.")] = "ppo",
+    loss: Annotated[
+        str,
+        typer.Option(
+            help="cue: MSE of the cue the rider reads (lateral, urgency); action: MSE of the "
+            "raw [left, right, frequency] actions."
+        ),
+    ] = "cue",
     seed: SeedOpt = 42,
     tensorboard: Annotated[
         Path | None, typer.Option(help="TensorBoard folder (default OUTPUT/tensorboard).")
@@ -67,12 +74,13 @@ def bc_command(
     force: Annotated[bool, typer.Option("--force", help="Replace a model in OUTPUT.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Behaviour cloning: pretrain a PPO (or SAC) policy on the oracle's cues (MSE)."""
+    """Behaviour cloning: pretrain a PPO (or SAC) policy on the oracle's cues (MSE of the cue the
+    rider reads by default)."""
     from apexrl.train.bc import BCConfig, train_bc
 
     config = BCConfig(mix=_mix(mix), epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, val_fraction=val_fraction,
-                      patience=patience)  # fmt: skip
+                      patience=patience, loss=loss)  # fmt: skip
     result = train_bc(datasets, output, config=config, algo=algo, seed=seed,
                       tensorboard_dir=tensorboard or output / "tensorboard",
                       progress=not json_output, force=force)  # fmt: skip
@@ -84,8 +92,8 @@ def bc_command(
     out.print(f"[bold]behaviour cloning[/] -> {summary['model_dir']}")
     out.print(
         f"  {summary['epochs']} epochs (best {summary['best_epoch']}"
-        f"{', stopped early' if summary['stopped_early'] else ''}): train MSE "
-        f"{summary['train_loss'][-1]:.4f}, validation MSE {summary['best_val_loss']}"
+        f"{', stopped early' if summary['stopped_early'] else ''}): train loss "
+        f"{summary['train_loss'][-1]:.4f}, validation loss {summary['best_val_loss']}"
     )
     out.print(f"  done in {summary['seconds']:.1f} s")
 
