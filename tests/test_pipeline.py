@@ -78,6 +78,36 @@ def test_export_step_writes_checked_edge_artifacts(tiny_run):
     assert step["tflm_matches_litert"] is True
 
 
+def test_the_coach_is_chosen_on_validation_riders_and_is_what_gets_evaluated(tiny_run):
+    out, summary = tiny_run
+    record = json.loads((out / "coach.json").read_text())
+    assert record["chosen"] in ("ppo", "bc") and set(record["candidates"]) == {"ppo", "bc"}
+    assert record["seed"] == pipeline.validation_seed(42)
+    assert record["seed"] not in (42, pipeline.evaluation_seed(42))
+    chosen = pipeline.coach_model(out)
+    assert chosen == out / record["model"] and (chosen / "model.json").is_file()
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["model"]["path"] == str(chosen)
+    assert summary["steps"]["coach"]["chosen"] == record["chosen"]
+    scores = record["candidates"][record["chosen"]]
+    for other in record["candidates"].values():  # nothing that qualifies is better
+        if other["qualifies"]:
+            assert scores["qualifies"] and scores["gap_closed_fraction"] >= other[
+                "gap_closed_fraction"]  # fmt: skip
+
+
+def test_equal_candidates_go_to_the_first_named(tiny_run, tmp_path):
+    out, _ = tiny_run
+    run = tmp_path / "run"
+    shutil.copytree(out / "bc", run / "a")
+    shutil.copytree(out / "bc", run / "b")
+    record = pipeline.select_coach(run, {"b": Path("b"), "a": Path("a")}, track=OVAL,
+                                   episodes=2)  # fmt: skip
+    assert record["chosen"] == "b"
+    assert record["candidates"]["a"] == record["candidates"]["b"]
+    assert pipeline.coach_model(run) == run / "b"
+
+
 def test_the_models_carry_their_provenance(tiny_run):
     from apexrl.train.model_io import load_policy
 

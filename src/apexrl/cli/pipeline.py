@@ -114,6 +114,13 @@ def pipeline_command(
     if "timesteps" in steps.get("ppo", {}):
         ppo = steps["ppo"]
         out.print(f"  ppo: {ppo['timesteps']} env steps, {ppo['env_steps_per_s']:.0f} env-steps/s")
+    if "chosen" in steps.get("coach", {}):
+        coach = steps["coach"]
+        scores = ", ".join(f"{name} {m['gap_closed_fraction']:.0%}" if m["gap_closed_fraction"]
+                           is not None else f"{name} -"
+                           for name, m in coach["validation"].items())  # fmt: skip
+        out.print(f"  coach: {coach['chosen']} ({coach['model']}), chosen on validation riders "
+                  f"by gap closed without extra violations: {scores}")  # fmt: skip
     if "coaching" in steps["evaluate"]:
         from apexrl.evaluate.coaching import evaluation_table
 
