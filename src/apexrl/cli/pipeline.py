@@ -129,9 +129,14 @@ def pipeline_command(
     ex = steps.get("export", {})
     if "fits_budget" in ex:
         verdict = "[green]fits[/]" if ex["fits_budget"] else "[red]does not fit[/]"
+        if "policy_int8.tflite" in ex["rejected"]:
+            verdict = (f"size and speed {verdict} the budget, but the int8 model was "
+                       "[bold red]rejected[/] for accuracy; ship the fp32 C MLP")  # fmt: skip
+        else:
+            verdict += " the budget"
         out.print(f"  export: {ex['export_dir']}/ (int8 {ex['int8_bytes']} B, TFLM arena "
                   f"{ex['tflm_arena_bytes']} B, ESP32 ~{ex['esp32_latency_estimate_ms']:.2f} ms:"
-                  f" {verdict} the budget)")  # fmt: skip
+                  f" {verdict})")  # fmt: skip
         for name, err in ex["rejected"].items():
             out.print(
                 f"  export: [bold red]rejected[/] {name}: max error {100 * err:.2f} % of the "
