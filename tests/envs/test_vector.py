@@ -148,6 +148,7 @@ def test_sb3_refuses_next_step_autoreset():
 def test_sb3_check_env_and_ppo_learn():
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_checker import check_env
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecMonitor
 
     with warnings.catch_warnings():
@@ -165,6 +166,7 @@ def test_sb3_check_env_and_ppo_learn():
         seed=0,
         device="cpu",
     )
+    model.set_logger(Logger(None, []))  # SB3's default logger makes a /tmp/SB3-* folder
     model.learn(total_timesteps=512)
     assert model.num_timesteps >= 512
     assert len(model.ep_info_buffer) >= 8  # episodes of 2 s ended and were counted

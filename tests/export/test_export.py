@@ -66,6 +66,8 @@ def test_float_artifacts_match_pytorch_to_float_rounding(exported):
         assert arts[name]["max_abs_error"] < 2e-5, name
     assert arts["policy_fp16.tflite"]["max_error_fraction_of_range"] < 5e-3
     assert arts["policy_int8.tflite"]["max_error_fraction_of_range"] < 0.08
+    floor = arts["policy_int8.tflite"]["input_rounding_floor"]
+    assert 0 < floor["mean_error_fraction_of_range"] <= floor["max_error_fraction_of_range"]
     assert arts["policy_int8.tflite"]["mean_error_fraction_of_range"] < 0.015
 
 
@@ -150,11 +152,17 @@ def test_out_of_tolerance_fails_loudly_and_moves_the_file_aside(tmp_path):
     coach = make_coach(tmp_path / "coach", seed=3)
     out = tmp_path / "export"
     small = fast_calibration(steps=200, validation_samples=400)
-    with pytest.raises(ExportError, match=r"policy_int8\.tflite: max error .* tolerance 0\.0001"):
+    with pytest.raises(
+        ExportError, match=r"policy_int8\.tflite: max error .* tolerance 0\.0001"
+    ) as e:
         export_policy(coach, out, calibration=small, progress=False,
                       tolerances=Tolerances(int8=1e-4))  # fmt: skip
+    # It also says whether the int8 INPUTS alone already cost more than the tolerance.
+    assert "rounding the observations to int8 alone" in str(e.value)
     report = json.loads((out / REPORT_FILE).read_text())
     assert report["passed"] is False
+    floor = report["artifacts"]["policy_int8.tflite"]["input_rounding_floor"]
+    assert 1e-4 < floor["max_error_fraction_of_range"] < 0.5
     assert (out / "rejected" / "policy_int8.tflite").is_file()
     assert not (out / "policy_int8.tflite").exists()
     assert (out / "policy_fp32.tflite").is_file()

@@ -97,6 +97,8 @@ def test_discounted_returns_match_the_closed_form():
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\)"),
         ({"loss": "huber"}, "loss must be one of cue, action"),
+        ({"input_noise": -1.0}, "input_noise must be a finite number >= 0"),
+        ({"input_noise": float("nan")}, "input_noise must be a finite number >= 0"),
     ],
 )
 def test_bad_settings_are_errors(kwargs, message):
@@ -145,3 +147,39 @@ def test_the_cue_loss_ignores_the_frequency_of_a_silent_cue():
     silent_high = torch.tensor([[-1.0, -1.0, 1.0]])
     assert float(bc._loss_function("cue", space)(silent_low, silent_high)) == 0.0
     assert float(bc._loss_function("action", space)(silent_low, silent_high)) > 1.0
+
+
+def test_input_noise_is_in_int8_steps_of_each_channel():
+    from gymnasium import spaces
+
+    space = spaces.Box(np.array([0.0, -10.0]), np.array([255.0, 10.0]))
+    np.testing.assert_allclose(bc._input_noise_std(space, 2.0).numpy(), [2.0, 40.0 / 255])
+    assert bc._input_noise_std(space, 0.0) is None
+    with pytest.raises(ValueError, match="finite bounds"):
+        bc._input_noise_std(spaces.Box(-np.inf, np.inf, (2,)), 1.0)
+
+
+def test_input_noise_makes_the_clone_smoother_at_int8_resolution(datasets_root):
+    """The reason for the option: a one-step change of an int8 input moves the noisy clone's
+    actions less on the data it learned from (same seed, same data; deterministic)."""
+    data = bc.load_bc_data(datasets_root, val_fraction=0.0, seed=0)
+    settings = {"epochs": 12, "batch_size": 128, "patience": 12, "learning_rate": 3e-3}
+    clean = bc.train_bc(datasets_root, config=bc.BCConfig(**settings), seed=4, progress=False,
+                        data=data)  # fmt: skip
+    noisy_cfg = bc.BCConfig(**settings, input_noise=10.0)
+    noisy = bc.train_bc(datasets_root, config=noisy_cfg, seed=4, progress=False, data=data)
+    again = bc.train_bc(datasets_root, config=noisy_cfg, seed=4, progress=False, data=data)
+    assert noisy.train_loss == again.train_loss  # the noise is seeded
+    space = clean.observation_space
+    step = (space.high - space.low) / 255.0
+    obs = data.train["amateur"].obs
+    rng = np.random.default_rng(0)
+    shifted = (obs + rng.choice([-1.0, 1.0], size=obs.shape) * step).astype(np.float32)
+
+    def moved(result) -> float:
+        with torch.no_grad():
+            a = bc._forward(result.policy, "ppo", torch.from_numpy(obs), False)[0]
+            b = bc._forward(result.policy, "ppo", torch.from_numpy(shifted), False)[0]
+        return float((a - b).abs().mean())
+
+    assert moved(noisy) < 0.8 * moved(clean)

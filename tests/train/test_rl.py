@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.logger import Logger
 
 from apexrl.train import rl
 from apexrl.train.checkpoints import TENSORS_FILE, list_checkpoints, seeded_torch
@@ -19,8 +20,9 @@ from apexrl.train.model_io import PickleNotAllowedError, load_policy
 
 from .conftest import OVAL
 
-TINY = rl.PPOConfig(num_envs=2, n_steps=64, batch_size=64, n_epochs=2)
-"""128 transitions per rollout, 2 epochs of 2 minibatches: a rollout trains in milliseconds."""
+TINY = rl.PPOConfig(num_envs=2, n_steps=64, batch_size=64, n_epochs=2, critic_warmup=128)
+"""128 transitions per rollout, 2 epochs of 2 minibatches: a rollout trains in milliseconds; from
+an init policy the first rollout's update trains only the critic."""
 
 
 def _train(out, **kwargs):
@@ -35,7 +37,6 @@ def _params(folder) -> dict[str, torch.Tensor]:
 
 def test_fast_update_equals_sb3_ppo_train():
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.logger import configure
 
     from apexrl.train.bc import observation_scaling
     from apexrl.train.model_io import default_policy_kwargs, sb3_policy_kwargs
@@ -52,7 +53,7 @@ def test_fast_update_equals_sb3_ppo_train():
                                policy_kwargs=sb3_policy_kwargs("ppo", default_policy_kwargs("ppo"),
                                                                mean, std),
                                **cfg.sb3_kwargs())  # fmt: skip
-        model.set_logger(configure(None, [""]))
+        model.set_logger(Logger(None, []))  # configure(None) makes a /tmp dir
         model._setup_learn(10_000, None)
         callback = Nothing()
         callback.init_callback(model)
@@ -94,6 +95,41 @@ def test_same_seed_gives_the_same_run(tmp_path, bc_model):
     assert a.checkpoints == ["step_0000000256"]  # after the rollout that reached 256 steps
 
 
+@pytest.mark.parametrize("fast_update", [True, False])
+def test_critic_warmup_updates_only_the_critic(bc_model, fast_update):
+    config = rl.PPOConfig(num_envs=2, n_steps=64, batch_size=64, n_epochs=2,
+                          fast_update=fast_update)  # fmt: skip
+    bc = load_policy(bc_model).policy.state_dict()
+    actor = ("mlp_extractor.policy_net", "action_net", "log_std")
+    with seeded_torch(0):
+        env, _ = rl.make_training_env(config.num_envs, track=OVAL, seed=0)
+        model, _, _ = rl._build_model(env, "ppo", config, 0, bc_model, None)
+        model.set_logger(Logger(None, []))
+        model.critic_warmup = 256
+        model.learn(256)  # two updates, both inside the warm-up
+        warm = {k: v.clone() for k, v in model.policy.state_dict().items()}
+        model.learn(128, reset_num_timesteps=False)  # one update after it
+        env.close()
+    for key, value in warm.items():
+        if key.startswith(actor):
+            assert torch.equal(value, bc[key]), key
+    assert not torch.equal(warm["value_net.weight"], bc["value_net.weight"])
+    assert not torch.equal(model.policy.state_dict()["action_net.weight"], bc["action_net.weight"])
+
+
+def test_critic_warmup_is_at_most_half_the_run(tmp_path, bc_model):
+    config = rl.PPOConfig(num_envs=2, n_steps=64, batch_size=64, n_epochs=2, critic_warmup=10**6)
+    run = _train(tmp_path, init_policy=bc_model, timesteps=512, config=config)
+    bc = load_policy(bc_model).policy.state_dict()
+    assert not torch.equal(_params(run.model_dir)["action_net.weight"], bc["action_net.weight"])
+
+
+def test_critic_warmup_must_be_a_non_negative_integer():
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="critic_warmup"):
+            rl.PPOConfig(critic_warmup=bad)
+
+
 def test_the_final_model_has_an_sb3_zip_behind_the_pickle_opt_in(tmp_path):
     r = _train(tmp_path / "run", timesteps=128)
     zip_path = r.model_dir / "model_sb3.zip"
@@ -131,7 +167,8 @@ def test_resume_after_kill_9(tmp_path):
         "import sys\n"
         "from apexrl.train.rl import PPOConfig, train_rl\n"
         "train_rl(sys.argv[1], timesteps=10**7, track=sys.argv[2], seed=5, progress=False,\n"
-        "         config=PPOConfig(num_envs=2, n_steps=64, batch_size=64, n_epochs=2),\n"
+        "         config=PPOConfig(num_envs=2, n_steps=64, batch_size=64, n_epochs=2,\n"
+        "                          critic_warmup=128),\n"
         "         checkpoint_every=256)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), OVAL],

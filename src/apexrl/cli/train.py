@@ -67,6 +67,14 @@ def bc_command(
             "raw [left, right, frequency] actions."
         ),
     ] = "cue",
+    input_noise: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Gaussian noise on the training observations, in int8 input steps (1/255 of "
+            "each channel's range): smoother at int8 resolution, less exact; 0 = none.",
+        ),
+    ] = 0.0,
     seed: SeedOpt = 42,
     tensorboard: Annotated[
         Path | None, typer.Option(help="TensorBoard folder (default OUTPUT/tensorboard).")
@@ -80,7 +88,7 @@ def bc_command(
 
     config = BCConfig(mix=_mix(mix), epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, val_fraction=val_fraction,
-                      patience=patience, loss=loss)  # fmt: skip
+                      patience=patience, loss=loss, input_noise=input_noise)  # fmt: skip
     result = train_bc(datasets, output, config=config, algo=algo, seed=seed,
                       tensorboard_dir=tensorboard or output / "tensorboard",
                       progress=not json_output, force=force)  # fmt: skip
