@@ -393,7 +393,7 @@ def _fit(data: BCData, cfg: BCConfig, weights: dict[str, float], algo: str, kwar
     optimizer = th.optim.Adam(params, lr=cfg.learning_rate)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBC, 1]))
     noise = _input_noise_std(data.observation_space, cfg.input_noise)
-    noise_gen = th.Generator().manual_seed(int(rng.integers(2**63)))
+    noise_gen = th.Generator().manual_seed(seed) if noise is not None else None
     train = {r: _tensors(data.train[r]) for r in weights}
     val = {r: _tensors(data.val[r]) for r in weights if r in data.val}
     per_epoch = cfg.samples_per_epoch or sum(data.train[r].size for r in weights)
