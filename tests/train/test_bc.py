@@ -152,7 +152,7 @@ def test_the_cue_loss_ignores_the_frequency_of_a_silent_cue():
 def test_input_noise_is_in_int8_steps_of_each_channel():
     from gymnasium import spaces
 
-    space = spaces.Box(np.array([0.0, -10.0]), np.array([255.0, 10.0]))
+    space = spaces.Box(np.array([0.0, -10.0]), np.array([255.0, 10.0]), dtype=np.float64)
     np.testing.assert_allclose(bc._input_noise_std(space, 2.0).numpy(), [2.0, 40.0 / 255])
     assert bc._input_noise_std(space, 0.0) is None
     with pytest.raises(ValueError, match="finite bounds"):
