@@ -365,15 +365,20 @@ def error_stats(outputs: np.ndarray, reference: np.ndarray, ranges: np.ndarray) 
     }
 
 
-def input_rounding_floor(graph: ActorGraph, tensors: np.ndarray, quantization: tuple[float, int],
-                         run: _Run) -> dict[str, float]:  # fmt: skip
+def input_rounding_floor(
+    graph: ActorGraph,
+    tensors: np.ndarray,
+    quantization: tuple[float, int],
+    reference: np.ndarray,
+    ranges: np.ndarray,
+) -> dict[str, float]:
     """The error of the exact (float) int8 graph fed the int8-ROUNDED inputs, against PyTorch:
     what input quantization alone costs, with every weight and activation exact. An int8 model
     whose error is near this floor is limited by the actor's steepness at the input resolution
     (one int8 step of a telemetry channel is 1/255 of its range), not by the converter."""
     scale, zero = quantization
     dequantized = (tensors.astype(np.float64) - zero) * scale
-    stats = error_stats(graph.forward(dequantized.astype(np.float32)), run.ref, run.ranges)
+    stats = error_stats(graph.forward(dequantized.astype(np.float32)), reference, ranges)
     return {k: stats[k] for k in ("max_error_fraction_of_range", "mean_error_fraction_of_range")}
 
 
@@ -555,7 +560,7 @@ def export_policy(
         in8 = lite8.input_tensor(val)
         lite_q = lite8.run_tensor(in8)
         run.save("policy_int8.tflite", int8)
-        floor = input_rounding_floor(g8, in8, lite8.input_quantization, run)
+        floor = input_rounding_floor(g8, in8, lite8.input_quantization, run.ref, run.ranges)
         entry = run.record("policy_int8.tflite", len(int8), lite8.dequantize(lite_q),
                            lite8.latency_us(val[0]), lite_rt, tol.int8, tol.int8_mean,
                            input="int8: see input.int8", output="int8: see output.int8",

@@ -24,7 +24,8 @@ is the Gaussian mean (for SAC ``tanh`` of it) in [-1, 1].
   actor smoother at the resolution of an int8 input, which the int8 export needs, and models
   sensor noise, at a cost in cloning accuracy. Measured on apex_park (one clone per setting, int8
   max error of the export against PyTorch; gap closed on 200 amateur episodes): 0 steps 15.7 %
-  and 51 %; 3 steps 12.6 % and 49 %; 10 steps 6.9 % and 47 %.
+  and 51 %; 10 steps (``apexrl train bc --input-noise 10``) 6.0 % and 46 %, its input-rounding
+  floor 3.3 %. An earlier prototype with other noise draws: 3 steps 12.6 % and 49 %.
 
 - Mix: every epoch draws ``samples_per_epoch`` samples (default: as many as the training split
   holds), a fraction ``mix[rider]`` of them from each rider's data (70 % pro / 30 % amateur by
