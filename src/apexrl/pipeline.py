@@ -54,6 +54,12 @@ VALIDATION_EPISODES = 50
 STEPS = ("optimal_lap", "data", "bc", "ppo", "evaluate", "export")
 
 
+DEFAULT_LAP_HARMONICS = 8
+"""The coach observes its lap position: 8 harmonics (16 channels). Measured on apex_park (1,000
+amateur laps): without it the clone causes 50 % more safety violations than the uncoached rider
+(0.156 vs 0.104 per lap); with it 0.095-0.119 (README, "Coaching quality")."""
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """The settings of one run (``run.json``); a resumed run keeps them."""
@@ -70,8 +76,14 @@ class PipelineSettings:
     """Seeds the datasets, BC, PPO and (derived) the evaluation riders."""
     vehicle: str = "motorcycle"
     """Vehicle of the optimal-lap step."""
+    lap_harmonics: int = DEFAULT_LAP_HARMONICS
+    """Lap-position harmonics the coach observes besides the 8 telemetry channels (0: none);
+    README, "Coaching quality"."""
 
     def __post_init__(self) -> None:
+        from apexrl.envs.vector import check_lap_harmonics
+
+        check_lap_harmonics(self.lap_harmonics)
         for name in ("laps", "timesteps", "eval_episodes"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -252,14 +264,16 @@ def train(
     datasets: str | Path | None = None,
     progress: bool = True,
     resume: bool = False,
+    lap_harmonics: int = DEFAULT_LAP_HARMONICS,
 ) -> dict[str, Any]:
     """Behaviour cloning on the datasets (``output/bc``), then PPO from that policy
-    (``output/ppo``). ``datasets`` is the Minari root (default ``output/datasets``); without
+    (``output/ppo``); both observe ``lap_harmonics`` lap-position harmonics. ``datasets`` is
+    the Minari root (default ``output/datasets``); without
     datasets there, PPO starts from a fresh policy (logged). With ``resume``, a finished BC model
     is kept and PPO continues from its latest valid checkpoint."""
     from apexrl.data.generate import RIDERS, dataset_id
     from apexrl.data.minari_io import dataset_path
-    from apexrl.train.bc import train_bc
+    from apexrl.train.bc import BCConfig, train_bc
     from apexrl.train.rl import train_rl
 
     out = Path(output)
@@ -273,7 +287,8 @@ def train(
     elif have:
         # force on resume: a model saved just before the kill, without its bc.json, is redone.
         bc = train_bc(root, bc_dir, seed=seed, tensorboard_dir=out / TENSORBOARD_DIR / "bc",
-                      progress=progress, force=resume)  # fmt: skip
+                      progress=progress, force=resume,
+                      config=BCConfig(lap_harmonics=lap_harmonics))  # fmt: skip
         result["bc"] = bc.summary()
         write_json_atomic(bc_dir / BC_FILE, result["bc"])
         log.info("bc: %d epochs (best %d), validation loss %s, %.1f s", len(bc.train_loss),
@@ -284,7 +299,8 @@ def train(
     init = bc_dir if (bc_dir / "model.json").is_file() else None
     rl = train_rl(out / PPO_DIR, timesteps=timesteps, track=track, seed=seed, init_policy=init,
                   resume=resume, tensorboard_dir=out / TENSORBOARD_DIR / "ppo",
-                  progress=progress, provenance={"datasets_root": str(root)})  # fmt: skip
+                  progress=progress, provenance={"datasets_root": str(root)},
+                  lap_harmonics=lap_harmonics)  # fmt: skip
     result["ppo"] = rl.summary()
     log.info("ppo: %d steps (resumed from %s), %.0f env-steps/s", rl.timesteps, rl.resumed_from,
              rl.env_steps_per_s)  # fmt: skip
@@ -473,6 +489,7 @@ def run(
     timesteps: int | None = None,
     eval_episodes: int | None = None,
     seed: int | None = None,
+    lap_harmonics: int | None = None,
     skip_data: bool = False,
     skip_train: bool = False,
     skip_export: bool = False,
@@ -488,6 +505,8 @@ def run(
 
     Args:
         output: run folder; default ``runs/<UTC timestamp>/``.
+        lap_harmonics: lap-position harmonics of the coach's observation (default
+            :data:`DEFAULT_LAP_HARMONICS`; 0 = the 8 telemetry channels only).
         skip_data: do not generate datasets; BC uses ``datasets`` (or the run's own, when
             resuming), and without any PPO starts from a fresh policy.
         skip_train: no BC, no PPO; the evaluation uses ``model`` (or the run's own), and is
@@ -501,7 +520,8 @@ def run(
     A failing step raises; ``summary.json`` is then absent and ``pipeline.log`` holds the error.
     """
     given = {"track": track, "vehicle": vehicle, "laps": laps, "timesteps": timesteps,
-             "eval_episodes": eval_episodes, "seed": seed}  # fmt: skip
+             "eval_episodes": eval_episodes, "seed": seed,
+             "lap_harmonics": lap_harmonics}  # fmt: skip
     if not resume:  # bad settings fail before any folder is made
         PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     if not (skip_data and skip_train):
@@ -567,7 +587,8 @@ def run(
             if skip_data and datasets is None and not (folder / DATASETS_DIR).is_dir():
                 log.warning("--skip-data without --datasets: there are no datasets to clone")
             trained = train(folder, track=s.track, timesteps=s.timesteps, seed=s.seed,
-                            datasets=datasets, progress=progress, resume=resume)  # fmt: skip
+                            datasets=datasets, progress=progress, resume=resume,
+                            lap_harmonics=s.lap_harmonics)  # fmt: skip
             steps["bc"] = trained["bc"]
             steps["ppo"] = trained["ppo"]
             steps["coach"] = {k: trained["coach"][k] for k in ("chosen", "model")}
@@ -667,6 +688,7 @@ def _settings(folder: Path, given: dict[str, Any], resume: bool) -> PipelineSett
         return PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     saved = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
     known = {f.name for f in fields(PipelineSettings)}
+    saved.setdefault("lap_harmonics", 0)  # a run from before lap position observed none
     settings = PipelineSettings(**{k: v for k, v in saved.items() if k in known})
     clash = {k: (getattr(settings, k), v) for k, v in given.items()
              if v is not None and v != getattr(settings, k)}  # fmt: skip

@@ -1,7 +1,8 @@
 /* apexrl haptic coach on an ESP32 (ESP-IDF 5.x).
  *
  * - UART1 receives telemetry lines from the bike's logger: the 8 MotoCoach channels, comma
- *   separated, raw units (see inference/coach_inference.h), at any rate up to 100 Hz.
+ *   separated, raw units (see inference/coach_inference.h), plus the GPS lap distance (m) for a
+ *   coach that observes the lap position, at any rate up to 100 Hz.
  * - Every 50 ms (20 Hz) the control task runs the exported policy (policy_mlp.c, fp32, about
  *   5 k multiply-adds) on the newest telemetry and drives two vibration motors (left, right)
  *   with PWM: duty = intensity, PWM frequency = the commanded cue frequency (50..300 Hz).
@@ -36,7 +37,7 @@
 
 static const char *TAG = "coach";
 static portMUX_TYPE s_lock = portMUX_INITIALIZER_UNLOCKED;
-static float s_obs[COACH_OBS_DIM];
+static float s_obs[COACH_TELEMETRY_DIM];
 static int64_t s_obs_time_us = -1;
 
 static void telemetry_task(void *arg) {
@@ -44,7 +45,7 @@ static void telemetry_task(void *arg) {
   char line[128];
   size_t len = 0;
   uint8_t chunk[64];
-  float obs[COACH_OBS_DIM];
+  float obs[COACH_TELEMETRY_DIM];
   for (;;) {
     int n = uart_read_bytes(TELEMETRY_UART, chunk, sizeof chunk, pdMS_TO_TICKS(20));
     for (int i = 0; i < n; ++i) {
@@ -108,7 +109,7 @@ static void motors_set(const coach_cue_t *cue) {
 static void control_task(void *arg) {
   (void)arg;
   TickType_t last = xTaskGetTickCount();
-  float obs[COACH_OBS_DIM];
+  float obs[COACH_TELEMETRY_DIM];
   coach_cue_t cue;
   for (;;) {
     vTaskDelayUntil(&last, pdMS_TO_TICKS(CONTROL_PERIOD_MS));

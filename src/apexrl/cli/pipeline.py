@@ -47,6 +47,17 @@ def pipeline_command(
             help="Vehicle for the optimal lap: motorcycle or car (default: motorcycle)."
         ),  # fmt: skip
     ] = None,
+    lap_harmonics: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=32,
+            help="Lap-position harmonics the coach observes besides the 8 telemetry channels "
+            "(lap distance from a GPS lap timer as sin/cos; the firmware then reads it as a 9th "
+            "value). 0 = the 8 channels only, which cannot tell corners apart: the coach is "
+            "then less safe than the uncoached rider. Default: 8.",
+        ),  # fmt: skip
+    ] = None,
     skip_data: Annotated[
         bool, typer.Option("--skip-data", help="Do not generate datasets (see --datasets).")
     ] = False,
@@ -83,7 +94,8 @@ def pipeline_command(
 
     summary = pipeline.run(
         track=track, output=output, vehicle=vehicle, laps=laps, timesteps=timesteps,
-        eval_episodes=eval_episodes, seed=seed, skip_data=skip_data, skip_train=skip_train,
+        eval_episodes=eval_episodes, seed=seed, lap_harmonics=lap_harmonics,
+        skip_data=skip_data, skip_train=skip_train,
         skip_export=skip_export, resume=resume, datasets=datasets, model=model,
         progress=not json_output,
     )  # fmt: skip

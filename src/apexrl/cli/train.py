@@ -75,6 +75,15 @@ def bc_command(
             "each channel's range): smoother at int8 resolution, less exact; 0 = none.",
         ),
     ] = 0.0,
+    lap_harmonics: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=32,
+            help="Lap-position harmonics appended to the 8 telemetry channels (sin/cos of the "
+            "lap distance, from the datasets' s_m); apexrl pipeline uses 8. 0 = none.",
+        ),
+    ] = 0,
     seed: SeedOpt = 42,
     tensorboard: Annotated[
         Path | None, typer.Option(help="TensorBoard folder (default OUTPUT/tensorboard).")
@@ -88,7 +97,8 @@ def bc_command(
 
     config = BCConfig(mix=_mix(mix), epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, val_fraction=val_fraction,
-                      patience=patience, loss=loss, input_noise=input_noise)  # fmt: skip
+                      patience=patience, loss=loss, input_noise=input_noise,
+                      lap_harmonics=lap_harmonics)  # fmt: skip
     result = train_bc(datasets, output, config=config, algo=algo, seed=seed,
                       tensorboard_dir=tensorboard or output / "tensorboard",
                       progress=not json_output, force=force)  # fmt: skip

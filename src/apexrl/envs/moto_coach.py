@@ -75,6 +75,12 @@ class MotoCoachEnv(gym.Env):
 
     (a) Apexes are the minimum-speed points of the optimal (QSS) lap; 500 on a track without any.
 
+    With ``lap_harmonics=K > 0`` the observation is ``Box(8 + 2K,)``: the 8 channels above, then
+    the lap position (the lap distance a GPS lap timer gives) as ``sin(2 pi k s / L)`` for
+    k = 1..K, then ``cos(2 pi k s / L)``, each in [-1, 1]
+    (:func:`apexrl.envs.vector.lap_features`). The 8 channels cannot tell which corner comes next;
+    a coach that knows it is much safer (README, "Coaching quality").
+
     ## Rewards
 
     A weighted sum of named terms (:class:`apexrl.envs.vector.RewardWeights`, defaults in
@@ -118,6 +124,7 @@ class MotoCoachEnv(gym.Env):
     - ``bike``: :class:`~apexrl.vehicles.params.MotorcycleParams` (default: 600 cc sportbike).
     - ``reward_weights``: :class:`~apexrl.envs.vector.RewardWeights`.
     - ``frequency_units``: ``"normalized"`` (default) or ``"hz"`` for action 2.
+    - ``lap_harmonics``: lap-position harmonics K appended to the observation (default 0: none).
 
     The batched version is :class:`apexrl.envs.vector.MotoCoachVectorEnv`; this class is a view
     over a batch of one of the same implementation (:class:`apexrl.envs.vector.CoachBatch`).
@@ -140,6 +147,7 @@ class MotoCoachEnv(gym.Env):
         reward_weights: RewardWeights | None = None,
         frequency_units: FrequencyUnits = "normalized",
         render_mode: str | None = None,
+        lap_harmonics: int = 0,
     ) -> None:
         if render_mode is not None:
             raise ValueError(f"MotoCoachEnv has no render modes, got render_mode={render_mode!r}")
@@ -156,6 +164,7 @@ class MotoCoachEnv(gym.Env):
             laps=laps,
             reward_weights=reward_weights,
             frequency_units=frequency_units,
+            lap_harmonics=lap_harmonics,
         )
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space

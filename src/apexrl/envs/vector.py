@@ -55,6 +55,50 @@ OBSERVATION_NAMES = (
 """The 8 telemetry channels, in observation order (units: m/s, deg, g, m, 1, 1, m, 1)."""
 OBSERVATION_LOW = np.array([0.0, -60.0, -2.0, 0.0, 0.0, 0.0, -10.0, 0.0], dtype=np.float32)
 OBSERVATION_HIGH = np.array([100.0, 60.0, 2.0, 500.0, 1.0, 1.0, 10.0, 1.0], dtype=np.float32)
+MAX_LAP_HARMONICS = 32
+"""Most lap-position harmonics an env accepts (``lap_harmonics``)."""
+
+
+def lap_feature_names(harmonics: int) -> tuple[str, ...]:
+    """Names of the lap-position channels appended after the 8 telemetry channels:
+    ``lap_sin_1 .. lap_sin_K, lap_cos_1 .. lap_cos_K``."""
+    k = range(1, int(harmonics) + 1)
+    return tuple(f"lap_sin_{i}" for i in k) + tuple(f"lap_cos_{i}" for i in k)
+
+
+def lap_features(s_m: np.ndarray, length_m: float, harmonics: int) -> np.ndarray:
+    """Lap-position channels ``(N, 2K)`` float32 of arc lengths ``s_m (N,)``:
+    ``sin(2 pi k s / L)`` for k = 1..K, then ``cos(2 pi k s / L)``. What a GPS lap timer's lap
+    distance gives a coach: WHICH corner comes next, which the 8 telemetry channels cannot tell
+    (distance to the next apex is the same number before every corner)."""
+    s = np.mod(np.asarray(s_m, dtype=np.float64).reshape(-1), float(length_m))
+    phase = (2.0 * np.pi / float(length_m)) * s[:, None] * np.arange(1, int(harmonics) + 1)
+    return np.concatenate([np.sin(phase), np.cos(phase)], axis=1).astype(np.float32)
+
+
+def check_lap_harmonics(harmonics: Any) -> int:
+    """``harmonics`` as an int in [0, MAX_LAP_HARMONICS], else a ``ValueError``."""
+    if (
+        isinstance(harmonics, bool)
+        or not isinstance(harmonics, int | np.integer)
+        or not 0 <= harmonics <= MAX_LAP_HARMONICS
+    ):
+        raise ValueError(
+            f"lap_harmonics must be an integer from 0 (the 8 telemetry channels only) to "
+            f"{MAX_LAP_HARMONICS}, got {harmonics!r}"
+        )
+    return int(harmonics)
+
+
+def observation_box(harmonics: int = 0) -> spaces.Box:
+    """The coaching observation space: the 8 telemetry channels, then ``2 * harmonics``
+    lap-position channels in [-1, 1] (:func:`lap_features`)."""
+    k = check_lap_harmonics(harmonics)
+    ones = np.ones(2 * k, dtype=np.float32)
+    return spaces.Box(np.concatenate([OBSERVATION_LOW, -ones]),
+                      np.concatenate([OBSERVATION_HIGH, ones]), dtype=np.float32)  # fmt: skip
+
+
 ACTION_NAMES = ("haptic_left_intensity", "haptic_right_intensity", "haptic_frequency")
 REWARD_TERMS = ("progress", "lap_time", "safety", "crash", "action")
 """Names of the reward terms, in the order they are summed."""
@@ -249,6 +293,8 @@ class CoachBatch:
         reward_weights: default :class:`RewardWeights`.
         frequency_units: ``"normalized"`` (action 3 in [0, 1], mapped linearly onto 50-300 Hz) or
             ``"hz"`` (action 3 in [50, 300] Hz).
+        lap_harmonics: K > 0 appends ``2K`` lap-position channels to the observation
+            (:func:`lap_features`); 0 (default) = the 8 telemetry channels.
     """
 
     def __init__(
@@ -262,6 +308,7 @@ class CoachBatch:
         laps: int = 1,
         reward_weights: RewardWeights | None = None,
         frequency_units: FrequencyUnits = "normalized",
+        lap_harmonics: int = 0,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -294,7 +341,8 @@ class CoachBatch:
         self.reward_weights = RewardWeights() if reward_weights is None else reward_weights
         self.frequency_units = frequency_units
 
-        self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
+        self.lap_harmonics = check_lap_harmonics(lap_harmonics)
+        self.observation_space = observation_box(self.lap_harmonics)
         f_lo, f_hi = (
             (0.0, 1.0) if frequency_units == "normalized" else (hp.FREQ_MIN_HZ, hp.FREQ_MAX_HZ)
         )
@@ -303,7 +351,7 @@ class CoachBatch:
             np.array([1.0, 1.0, f_hi], dtype=np.float32),
             dtype=np.float32,
         )
-        self.obs = np.zeros((b, 8), dtype=np.float32)
+        self.obs = np.zeros((b, 8 + 2 * self.lap_harmonics), dtype=np.float32)
         self.reward = np.zeros(b)
         self.terms = np.zeros((b, len(REWARD_TERMS)))
         self.terminated = np.zeros(b, dtype=np.bool_)
@@ -355,6 +403,12 @@ class CoachBatch:
         self.lap_time_s[idx] = 0.0
         tel = self.sim.telemetry
         _observe_kernel(idx, self.sim.state, tel.throttle, tel.brake, *self._geo, self.obs)
+        self._observe_lap(idx)
+
+    def _observe_lap(self, rows: np.ndarray) -> None:
+        if self.lap_harmonics:
+            s = self.sim.state[rows, moto.S_M]
+            self.obs[rows, 8:] = lap_features(s, self.track.length_m, self.lap_harmonics)
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> None:
         """Advance every env (or those with ``active[b]``) by one control step; results are in
@@ -387,6 +441,7 @@ class CoachBatch:
             self.truncated,
             self.lap_time_s,
         )
+        self._observe_lap(np.flatnonzero(active))
 
     def cues_hz(self, actions: np.ndarray) -> np.ndarray:
         """Actions ``(B, 3)`` in the action space's units -> cues ``(B, 3)`` [left, right, Hz]
@@ -492,9 +547,9 @@ class MotoCoachVectorEnv(VectorEnv):
 
     Args:
         num_envs: number of environments.
-        track, rider, bike, max_episode_s, laps, reward_weights, frequency_units: as for
-            :class:`~apexrl.envs.moto_coach.MotoCoachEnv`; ``rider`` may also be a sequence with
-            one :data:`RiderSpec` per env.
+        track, rider, bike, max_episode_s, laps, reward_weights, frequency_units,
+            lap_harmonics: as for :class:`~apexrl.envs.moto_coach.MotoCoachEnv`; ``rider`` may
+            also be a sequence with one :data:`RiderSpec` per env.
         seed: seeds the first reset that gets no seed (env i: ``seed + i``).
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` or ``AutoresetMode.SAME_STEP``.
     """
@@ -514,6 +569,7 @@ class MotoCoachVectorEnv(VectorEnv):
         reward_weights: RewardWeights | None = None,
         frequency_units: FrequencyUnits = "normalized",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        lap_harmonics: int = 0,
     ) -> None:
         mode = AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
@@ -527,6 +583,7 @@ class MotoCoachVectorEnv(VectorEnv):
             laps=laps,
             reward_weights=reward_weights,
             frequency_units=frequency_units,
+            lap_harmonics=lap_harmonics,
         )
         self.num_envs = self.core.num_envs
         self.metadata = {"render_modes": [], "autoreset_mode": mode}

@@ -72,11 +72,21 @@ def oracle(observations: np.ndarray, env: Any) -> np.ndarray:
 
 
 def policy_coach(policy: Any) -> Coach:
-    """A coach from a :class:`apexrl.train.model_io.CoachPolicy` (deterministic actions)."""
+    """A coach from a :class:`apexrl.train.model_io.CoachPolicy` (deterministic actions). Its
+    ``env_kwargs`` attribute says what the env must observe for it (:func:`run_episodes` uses
+    it); a lap-position coach refuses a track of another length."""
+    from apexrl.train.model_io import check_lap_track
+
+    metadata = getattr(policy, "metadata", {})
+    checked: list[Any] = []
 
     def act(observations: np.ndarray, env: Any) -> np.ndarray:
+        if not checked:
+            check_lap_track(metadata, env.core.track.length_m)
+            checked.append(env)
         return policy.predict(observations, deterministic=True)
 
+    act.env_kwargs = dict(getattr(policy, "env_kwargs", {}))  # type: ignore[attr-defined]
     return act
 
 
@@ -96,7 +106,8 @@ def run_episodes(
 
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-    env = MotoCoachVectorEnv(episodes, track=track, rider=rider, seed=seed, **(env_kwargs or {}))
+    kwargs = {**getattr(coach, "env_kwargs", {}), **(env_kwargs or {})}
+    env = MotoCoachVectorEnv(episodes, track=track, rider=rider, seed=seed, **kwargs)
     try:
         normalized = env.core.frequency_units == "normalized"
         obs, _ = env.reset(seed=seed)

@@ -15,9 +15,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -339,10 +340,17 @@ def supports_c_mlp(graph: ActorGraph) -> bool:
 
 
 def c_mlp_files(
-    graph: ActorGraph, *, observation_names: Sequence[str], scaling: OutputScaling | None
+    graph: ActorGraph,
+    *,
+    observation_names: Sequence[str],
+    scaling: OutputScaling | None,
+    lap: Mapping[str, Any] | None = None,
 ) -> tuple[str, str]:
     """``(policy_mlp.h, policy_mlp.c)``: the actor as C99 with fp32 weights as const arrays,
-    the same arithmetic as PyTorch (``(x - mean) / std``, row-major ``W x + b``, ``tanhf``)."""
+    the same arithmetic as PyTorch (``(x - mean) / std``, row-major ``W x + b``, ``tanhf``).
+    ``lap`` (``{"harmonics", "track_length_m"}``): the observation ends with lap-position
+    channels; the header then defines ``APEXRL_MLP_LAP_HARMONICS`` and ``APEXRL_MLP_LAP_LENGTH_M``
+    so firmware can compute them from the lap distance."""
     if not supports_c_mlp(graph):
         raise ExportError("the C forward pass covers MLP actors only (this actor is a CNN)")
     dim, adim = graph.input_shape[0], graph.output_dim
@@ -362,6 +370,7 @@ def c_mlp_files(
         f"#define APEXRL_MLP_OBS_DIM {dim}",
         f"#define APEXRL_MLP_ACTION_DIM {adim}",
         f"#define APEXRL_MLP_MACS {macs}",
+        *_lap_defines(lap),
         "",
         _channel_comment(observation_names),
         "/* Raw observation -> action in policy units ([-1, 1] per channel for apexrl coaches).",
@@ -549,6 +558,16 @@ def _cfloats(values: np.ndarray) -> str:
     if len(lines) == 1:
         return "{" + lines[0] + "}"
     return "{\n    " + ",\n    ".join(lines) + "}"
+
+
+def _lap_defines(lap: Mapping[str, Any] | None) -> list[str]:
+    harmonics = int(lap["harmonics"]) if lap else 0
+    lines = ["/* Lap-position channels at the end of the observation: sin(2 pi k s / L), k = 1..K,",
+             " * then cos(2 pi k s / L); s = lap distance, m (0: none). */",
+             f"#define APEXRL_MLP_LAP_HARMONICS {harmonics}"]  # fmt: skip
+    if harmonics:
+        lines.append(f"#define APEXRL_MLP_LAP_LENGTH_M {float(lap['track_length_m']):.6f}f")
+    return lines
 
 
 def _channel_comment(names: Sequence[str]) -> str:

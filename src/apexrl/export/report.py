@@ -230,7 +230,7 @@ def collect_observations(
                           "actors": list(cfg.actors), "num_envs": cfg.num_envs,
                           "steps": cfg.steps, "seed": cfg.seed}  # fmt: skip
         else:
-            pool, held = _dataset_observations(cfg)
+            pool, held = _dataset_observations(cfg, actor)
             provenance = {"source": "datasets", "datasets_root": cfg.datasets_root,
                           "riders": list(cfg.riders)}  # fmt: skip
     flat = pool.reshape(len(pool), -1)
@@ -246,14 +246,16 @@ def collect_observations(
 
 def _rollouts(actor: LoadedActor, cfg: CalibrationConfig, track: str, seed: int) -> np.ndarray:
     from apexrl.envs.vector import MotoCoachVectorEnv
-    from apexrl.train.model_io import to_env_action
+    from apexrl.train.model_io import check_lap_track, coach_env_kwargs, to_env_action
 
     high = actor.env_high
     units = "hz" if high is not None and len(high) == 3 and float(high[2]) > 1.5 else "normalized"
     observations = []
     for r, rider in enumerate(cfg.riders):
         for a, who in enumerate(cfg.actors):
-            env = MotoCoachVectorEnv(cfg.num_envs, track=track, rider=rider, frequency_units=units)
+            env = MotoCoachVectorEnv(cfg.num_envs, track=track, rider=rider, frequency_units=units,
+                                     **coach_env_kwargs(actor.metadata))  # fmt: skip
+            check_lap_track(actor.metadata, env.core.track.length_m)
             space = env.single_action_space
             obs, _ = env.reset(seed=seed + 1000 * (len(cfg.actors) * r + a))
             for _ in range(cfg.steps):
@@ -292,16 +294,31 @@ def _camera_rollouts(actor: LoadedActor, cfg: CalibrationConfig, track: str, see
     return np.concatenate(frames)[: cfg.camera_frames].astype(np.float32)
 
 
-def _dataset_observations(cfg: CalibrationConfig) -> tuple[np.ndarray, np.ndarray]:
+def _dataset_observations(
+    cfg: CalibrationConfig, actor: LoadedActor
+) -> tuple[np.ndarray, np.ndarray]:
     from apexrl.data.generate import dataset_id
     from apexrl.data.minari_io import load_dataset
+    from apexrl.envs.vector import lap_features
+    from apexrl.train.model_io import lap_position
 
+    lap = lap_position(actor.metadata)
     pool, held = [], []
     for rider in cfg.riders:
         for k, ep in enumerate(
             load_dataset(cfg.datasets_root, dataset_id(rider)).iterate_episodes()
         ):
-            (held if k % 5 == 4 else pool).append(np.asarray(ep.observations, dtype=np.float32))
+            obs = np.asarray(ep.observations, dtype=np.float32)
+            if lap:
+                s = (getattr(ep, "infos", None) or {}).get("s_m")
+                if s is None or len(s) != len(obs):
+                    raise ValueError(
+                        f"this coach observes the lap position, but the datasets in "
+                        f"{cfg.datasets_root} have no lap distance (infos['s_m'])"
+                    )
+                feats = lap_features(np.asarray(s), lap["track_length_m"], lap["harmonics"])
+                obs = np.concatenate([obs, feats], axis=1)
+            (held if k % 5 == 4 else pool).append(obs)
     if not pool or not held:
         raise ValueError(f"the datasets in {cfg.datasets_root} have too few episodes (need 5+)")
     return np.concatenate(pool), np.concatenate(held)
@@ -616,7 +633,8 @@ def export_policy(
 
         step("C forward pass")
         if micro.supports_c_mlp(graph):
-            mlp_h, mlp_c = micro.c_mlp_files(graph, observation_names=names, scaling=scaling)
+            mlp_h, mlp_c = micro.c_mlp_files(graph, observation_names=names, scaling=scaling,
+                                             lap=_lap_position(actor))  # fmt: skip
             run.save("policy_mlp.h", mlp_h)
             run.save("policy_mlp.c", mlp_c)
             c_out, us = micro.run_c_mlp(out, val, cc=cc) if cc else (None, None)
@@ -711,10 +729,25 @@ def _model_section(actor: LoadedActor) -> dict[str, Any]:
             "layers": layers, "policy_kwargs": actor.metadata.get("policy_kwargs")}  # fmt: skip
 
 
+def _lap_position(actor: LoadedActor) -> dict[str, Any] | None:
+    from apexrl.train.model_io import lap_position
+
+    return lap_position(actor.metadata)
+
+
 def _observation_names(actor: LoadedActor) -> list[str]:
-    from apexrl.envs.vector import OBSERVATION_NAMES
+    from apexrl.envs.vector import OBSERVATION_NAMES, lap_feature_names
+    from apexrl.train.model_io import lap_position
 
     shape = actor.graph.input_shape
+    lap = lap_position(actor.metadata)
+    if lap and shape == (len(OBSERVATION_NAMES) + 2 * lap["harmonics"],):
+        units = zip(OBSERVATION_NAMES, OBSERVATION_UNITS, strict=True)
+        length = lap["track_length_m"]
+        return [f"{n} [{u}]" for n, u in units] + [
+            f"{n} [sin/cos of 2 pi k s / {length:.3f} m, s = lap distance]"
+            for n in lap_feature_names(lap["harmonics"])
+        ]
     if shape == (len(OBSERVATION_NAMES),):
         return [f"{n} [{u}]" for n, u in zip(OBSERVATION_NAMES, OBSERVATION_UNITS, strict=True)]
     if len(shape) == 3:

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from apexrl.envs.vector import check_lap_harmonics, lap_features, observation_box
 from apexrl.riders import haptics as hp
 from apexrl.train.model_io import (
     default_policy_kwargs,
@@ -99,6 +100,9 @@ class BCConfig:
     input_noise: float = 0.0
     """Std of Gaussian noise added to every training observation, in int8 input steps of each
     channel (1/255 of its observation-space range); 0 = none (module docstring)."""
+    lap_harmonics: int = 0
+    """Lap-position harmonics K appended to the observation (module docstring); 0 = the 8
+    telemetry channels only."""
 
     def __post_init__(self) -> None:
         mix = dict(self.mix)
@@ -131,6 +135,7 @@ class BCConfig:
             or not (math.isfinite(noise) and noise >= 0)
         ):
             raise ValueError(f"input_noise must be a finite number >= 0, got {noise!r}")
+        check_lap_harmonics(self.lap_harmonics)
         if self.exploration_std is not None and not self.exploration_std > 0:
             raise ValueError(f"exploration_std must be > 0, got {self.exploration_std}")
 
@@ -169,6 +174,8 @@ class BCData:
     observation_space: Any
     action_space: Any
     provenance: dict[str, Any]
+    lap_position: dict[str, Any] | None = None
+    """``{"harmonics", "track_length_m"}`` when the observations end with lap-position channels."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,8 +227,12 @@ def load_bc_data(
     val_fraction: float = 0.1,
     gamma: float = 0.99,
     seed: int = 42,
+    lap_harmonics: int = 0,
 ) -> BCData:
-    """Read the riders' Minari datasets under ``datasets_root`` and split them by episode."""
+    """Read the riders' Minari datasets under ``datasets_root`` and split them by episode.
+    ``lap_harmonics`` K > 0 appends the lap-position channels of every step
+    (:func:`apexrl.envs.vector.lap_features`), computed from the episodes' ``infos["s_m"]`` and
+    the length of the track named in the datasets' metadata."""
     from apexrl.data.generate import dataset_id
     from apexrl.data.minari_io import dataset_path, file_digest, load_dataset
 
@@ -229,10 +240,17 @@ def load_bc_data(
     train: dict[str, RiderData] = {}
     val: dict[str, RiderData] = {}
     provenance: dict[str, Any] = {"datasets_root": str(datasets_root), "datasets": {}}
+    harmonics = check_lap_harmonics(lap_harmonics)
     obs_space = act_space = None
+    length_m = None
     for rider in riders:
         ds_id = dataset_id(rider)
         ds = load_dataset(datasets_root, ds_id)
+        if harmonics:
+            length = _dataset_track_length(ds, ds_id)
+            if length_m is not None and abs(length - length_m) > 1e-3:
+                raise ValueError(f"dataset {ds_id} was recorded on another track than the first")
+            length_m = length
         if obs_space is None:
             obs_space, act_space = ds.observation_space, ds.action_space
         elif ds.observation_space != obs_space or ds.action_space != act_space:
@@ -248,9 +266,10 @@ def load_bc_data(
         parts: dict[bool, list] = {True: [], False: []}
         for i, ep in enumerate(episodes):
             parts[i in val_ids].append(ep)
-        train[rider] = _samples(parts[False], act_space, gamma)
+        lap = (length_m, harmonics, ds_id) if harmonics else None
+        train[rider] = _samples(parts[False], act_space, gamma, lap)
         if parts[True]:
-            val[rider] = _samples(parts[True], act_space, gamma)
+            val[rider] = _samples(parts[True], act_space, gamma, lap)
         checksums = dataset_path(datasets_root, ds_id) / "checksums.json"
         provenance["datasets"][ds_id] = {
             "episodes": len(episodes),
@@ -259,14 +278,44 @@ def load_bc_data(
             "steps": int(sum(len(ep.actions) for ep in episodes)),
             "checksums_sha256": file_digest(checksums) if checksums.is_file() else None,
         }
+    lap_position = None
+    if harmonics:
+        if obs_space != observation_box(0):
+            raise ValueError("lap_harmonics needs datasets of the 8 MotoCoach telemetry channels")
+        obs_space = observation_box(harmonics)
+        lap_position = {"harmonics": harmonics, "track_length_m": length_m}
+        provenance["lap_position"] = lap_position
     return BCData(train=train, val=val, observation_space=obs_space, action_space=act_space,
-                  provenance=provenance)  # fmt: skip
+                  provenance=provenance, lap_position=lap_position)  # fmt: skip
 
 
-def _samples(episodes: list, act_space, gamma: float) -> RiderData:
+def _dataset_track_length(ds, ds_id: str) -> float:
+    """Length of the track a generated dataset was recorded on (its ``apexrl`` metadata)."""
+    from apexrl.tracks.library import load_track
+
+    spec = (ds.storage.metadata.get("apexrl") or {}).get("track_spec")
+    if not spec:
+        raise ValueError(
+            f"dataset {ds_id} does not name its track (metadata apexrl.track_spec), so its lap "
+            "position is unknown; use lap_harmonics=0 (--lap-harmonics 0) or apexrl-generated data"
+        )
+    return float(load_track(spec).length_m)
+
+
+def _samples(episodes: list, act_space, gamma: float, lap=None) -> RiderData:
     obs, act, ret = [], [], []
     for ep in episodes:
-        obs.append(np.asarray(ep.observations, dtype=np.float32)[:-1])
+        o = np.asarray(ep.observations, dtype=np.float32)[:-1]
+        if lap is not None:
+            length_m, harmonics, ds_id = lap
+            s = (getattr(ep, "infos", None) or {}).get("s_m")
+            if s is None or len(s) < len(o):
+                raise ValueError(
+                    f"dataset {ds_id} has an episode without lap distance (infos['s_m']); "
+                    "lap_harmonics needs it"
+                )
+            o = np.concatenate([o, lap_features(np.asarray(s)[: len(o)], length_m, harmonics)], 1)
+        obs.append(o)
         act.append(to_policy_action(np.asarray(ep.actions), act_space.low, act_space.high))
         ret.append(discounted_returns(np.asarray(ep.rewards, dtype=np.float64),
                                       bool(ep.terminations[-1]), gamma))  # fmt: skip
@@ -338,7 +387,13 @@ def train_bc(
         )
     if data is None:
         data = load_bc_data(datasets_root, riders=tuple(weights), val_fraction=cfg.val_fraction,
-                            gamma=cfg.gamma, seed=seed)  # fmt: skip
+                            gamma=cfg.gamma, seed=seed,
+                            lap_harmonics=cfg.lap_harmonics)  # fmt: skip
+    given = (data.lap_position or {}).get("harmonics", 0)
+    if given != cfg.lap_harmonics:
+        raise ValueError(
+            f"the data has {given} lap-position harmonics, the config {cfg.lap_harmonics}"
+        )
     with seeded_torch(seed):
         result = _fit(data, cfg, weights, algo, kwargs, seed, tensorboard_dir, progress)
     model_dir = None
@@ -359,6 +414,7 @@ def train_bc(
                 "best_val_loss": result["val"][result["best_epoch"] - 1] if result["val"] else None,
             },  # fmt: skip
             overwrite=force,
+            lap_position=data.lap_position,
         )
     return BCResult(
         policy=result["policy"],

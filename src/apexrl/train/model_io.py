@@ -259,6 +259,12 @@ class CoachPolicy:
         self.scaled_actions = scaled_actions
         policy.set_training_mode(False)
 
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """What a coaching env needs to produce this policy's observations
+        (:func:`coach_env_kwargs`)."""
+        return coach_env_kwargs(self.metadata)
+
     def policy_actions(self, observations: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions in the policy's own space (``(N, A)``; [-1, 1] for apexrl policies)."""
         obs = np.asarray(observations, dtype=np.float32)
@@ -287,6 +293,7 @@ def save_policy(
     provenance: Mapping[str, Any] | None = None,
     sb3_model=None,
     overwrite: bool = False,
+    lap_position: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``model.safetensors`` + ``model.json`` (and ``model_sb3.zip`` when ``sb3_model`` is
     given) into ``folder``, each atomically; returns the folder.
@@ -301,6 +308,8 @@ def save_policy(
         provenance: datasets, seeds, track, steps ..., JSON-ready.
         sb3_model: the SB3 algorithm object whose ``save`` writes the compatibility zip.
         overwrite: replace a model already in ``folder`` (else ``FileExistsError``).
+        lap_position: ``{"harmonics": K, "track_length_m": L}`` for a coach whose observation
+            ends with lap-position channels (:func:`apexrl.envs.vector.lap_features`).
     """
     from safetensors.torch import save as st_save
 
@@ -336,6 +345,7 @@ def save_policy(
                 "high": [float(x) for x in action_space.high],
             },
         },
+        "lap_position": _lap_position_json(lap_position),
         "hyperparameters": json.loads(json.dumps(dict(hyperparameters or {}))),
         "provenance": {**_versions(), **json.loads(json.dumps(dict(provenance or {})))},
         "weights": {
@@ -352,6 +362,35 @@ def save_policy(
         meta["sb3_zip"] = SB3_ZIP_FILE
     write_json_atomic(target / METADATA_FILE, meta)
     return target
+
+
+def _lap_position_json(lap: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not lap or not int(lap.get("harmonics", 0)):
+        return None
+    return {"harmonics": int(lap["harmonics"]), "track_length_m": float(lap["track_length_m"])}
+
+
+def lap_position(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A model's lap-position observation ``{"harmonics", "track_length_m"}`` (None: the 8
+    telemetry channels only)."""
+    return _lap_position_json(metadata.get("lap_position"))
+
+
+def coach_env_kwargs(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments a coaching env needs to produce this model's observations."""
+    lap = lap_position(metadata)
+    return {"lap_harmonics": lap["harmonics"]} if lap else {}
+
+
+def check_lap_track(metadata: Mapping[str, Any], track_length_m: float) -> None:
+    """A ``ValueError`` when a lap-position model meets a track of another length: its lap
+    features would point at other corners."""
+    lap = lap_position(metadata)
+    if lap and abs(lap["track_length_m"] - float(track_length_m)) > 1e-3:
+        raise ValueError(
+            f"this coach observes the lap position of a {lap['track_length_m']:.1f} m track; "
+            f"this track is {float(track_length_m):.1f} m long. Train a coach on this track"
+        )
 
 
 def _versions() -> dict[str, str]:

@@ -44,8 +44,14 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import VectorWrapper
 
-from apexrl.envs.vector import REWARD_TERMS
-from apexrl.train.model_io import default_policy_kwargs, load_policy, save_policy
+from apexrl.envs.vector import REWARD_TERMS, check_lap_harmonics
+from apexrl.train.model_io import (
+    check_lap_track,
+    default_policy_kwargs,
+    lap_position,
+    load_policy,
+    save_policy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +236,7 @@ def make_training_env(
     track: str = "apex_park",
     rider: str = "amateur",
     seed: int | None = None,
+    lap_harmonics: int = 0,
 ):
     """The SB3 training stack (module docstring); returns ``(vec_env, stats)``."""
     from gymnasium.vector import AutoresetMode
@@ -239,7 +246,8 @@ def make_training_env(
     from apexrl.envs.vector import MotoCoachVectorEnv
 
     native = MotoCoachVectorEnv(num_envs, track=track, rider=rider, seed=seed,
-                                autoreset_mode=AutoresetMode.SAME_STEP)  # fmt: skip
+                                autoreset_mode=AutoresetMode.SAME_STEP,
+                                lap_harmonics=lap_harmonics)  # fmt: skip
     stats = CoachStats(native)
     with warnings.catch_warnings():
         # SB3's VecEnv base class warns that the adapter has no render_mode (it renders nothing).
@@ -305,6 +313,7 @@ def train_rl(
     tensorboard_dir: str | os.PathLike | None = None,
     progress: bool = True,
     provenance: Mapping[str, Any] | None = None,
+    lap_harmonics: int | None = None,
 ) -> RLResult:
     """Fine-tune a coach with PPO (or SAC) in closed loop with simulated riders.
 
@@ -328,6 +337,9 @@ def train_rl(
         tensorboard_dir: TensorBoard folder (default ``output/tensorboard``).
         progress: rich progress bar on stderr.
         provenance: extra JSON facts for ``model.json`` (datasets, BC result ...).
+        lap_harmonics: lap-position channels of the observation
+            (:func:`apexrl.envs.vector.lap_features`); None: those of ``init_policy`` (0
+            without one). A value other than the init policy's is a ``ValueError``.
     """
     from apexrl.train.checkpoints import latest_valid, list_checkpoints, seeded_torch, set_rng_state
 
@@ -346,8 +358,11 @@ def train_rl(
     tb_dir = Path(tensorboard_dir) if tensorboard_dir is not None else out / TENSORBOARD_DIR
     # What a resumed run must share with the interrupted one (timesteps may change: a run can
     # be extended or cut short).
+    harmonics = _lap_harmonics(init_policy, lap_harmonics)
     settings = {"algo": algo, "track": track, "rider": rider, "seed": seed,
                 "config": asdict(cfg)}  # fmt: skip
+    if harmonics:
+        settings["lap_harmonics"] = harmonics
 
     checkpoint = None
     if resume:
@@ -373,10 +388,13 @@ def train_rl(
         )
 
     with seeded_torch(seed):
-        env, stats = make_training_env(cfg.num_envs, track=track, rider=rider, seed=seed)
+        env, stats = make_training_env(cfg.num_envs, track=track, rider=rider, seed=seed,
+                                       lap_harmonics=harmonics)  # fmt: skip
+        length_m = float(stats.env.core.track.length_m)
         try:
             model, kwargs_json, init_meta = _build_model(env, algo, cfg, seed, init_policy,
                                                          policy_kwargs)  # fmt: skip
+            check_lap_track(init_meta, length_m)
             model.set_logger(_tb_logger(tb_dir))
             if algo == "ppo" and init_policy is not None:
                 model.critic_warmup = min(cfg.critic_warmup, timesteps // 2)
@@ -408,7 +426,9 @@ def train_rl(
             save_policy(model_dir, model.policy, algo=algo, policy_kwargs=kwargs_json,
                         observation_space=env.observation_space,
                         action_space=env.venv.action_space, hyperparameters=hyper,
-                        provenance=prov, sb3_model=model)  # fmt: skip
+                        provenance=prov, sb3_model=model,
+                        lap_position={"harmonics": harmonics,
+                                      "track_length_m": length_m})  # fmt: skip
         finally:
             env.close()
     steps_done = model.num_timesteps - start
@@ -422,6 +442,23 @@ def train_rl(
         checkpoints=[p.name for p in list_checkpoints(ckpt_dir)],
         metrics=callback.final_metrics(),
     )
+
+
+def _lap_harmonics(init_policy, requested: int | None) -> int:
+    """The run's lap-position harmonics: ``requested``, else the init policy's (module doc)."""
+    init = 0
+    if init_policy is not None:
+        lap = lap_position(load_policy(init_policy).metadata)
+        init = lap["harmonics"] if lap else 0
+    if requested is None:
+        return init
+    harmonics = check_lap_harmonics(requested)
+    if init_policy is not None and harmonics != init:
+        raise ValueError(
+            f"lap_harmonics={harmonics} but the init policy {init_policy} observes {init}; "
+            "leave it unset to use the init policy's"
+        )
+    return harmonics
 
 
 def _build_model(env, algo: str, cfg, seed: int, init_policy, policy_kwargs):
