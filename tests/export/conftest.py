@@ -17,17 +17,16 @@ def fast_calibration(**overrides):
     return CalibrationConfig(**{**settings, **overrides})
 
 
-def make_policy(algo: str = "ppo", *, seed: int = 0, head_gain: float = 3.0):
+def make_policy(algo: str = "ppo", *, seed: int = 0, head_gain: float = 3.0, lap_harmonics=0):
     """A seeded SB3 policy whose action head has gain ``head_gain`` (SB3 initialises it with
     0.01, which would leave every output near 0 and hide quantization errors)."""
     import torch
-    from gymnasium import spaces
 
-    from apexrl.envs.vector import OBSERVATION_HIGH, OBSERVATION_LOW
+    from apexrl.envs.vector import observation_box
     from apexrl.train.bc import observation_scaling
     from apexrl.train.model_io import build_policy, default_policy_kwargs
 
-    obs_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH)
+    obs_space = observation_box(lap_harmonics)
     mean, std = observation_scaling(obs_space)
     torch.manual_seed(seed)
     policy = build_policy(algo, obs_space, 3, policy_kwargs=default_policy_kwargs(algo),
@@ -38,16 +37,19 @@ def make_policy(algo: str = "ppo", *, seed: int = 0, head_gain: float = 3.0):
     return policy, obs_space
 
 
-def make_coach(folder, *, algo: str = "ppo", seed: int = 0):
-    """Save a seeded coach (model.json + model.safetensors) into ``folder``."""
+def make_coach(folder, *, algo: str = "ppo", seed: int = 0, lap_harmonics: int = 0):
+    """Save a seeded coach (model.json + model.safetensors) into ``folder``; with
+    ``lap_harmonics`` it observes its lap position on :data:`OVAL`."""
     from gymnasium import spaces
 
+    from apexrl.tracks.library import load_track
     from apexrl.train.model_io import default_policy_kwargs, save_policy
 
-    policy, obs_space = make_policy(algo, seed=seed)
+    policy, obs_space = make_policy(algo, seed=seed, lap_harmonics=lap_harmonics)
+    lap = {"harmonics": lap_harmonics, "track_length_m": load_track(OVAL).length_m}
     save_policy(folder, policy, algo=algo, policy_kwargs=default_policy_kwargs(algo),
                 observation_space=obs_space, action_space=spaces.Box(0.0, 1.0, shape=(3,)),
-                provenance={"track": OVAL, "seed": seed})  # fmt: skip
+                provenance={"track": OVAL, "seed": seed}, lap_position=lap)  # fmt: skip
     return folder
 
 

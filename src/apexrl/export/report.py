@@ -216,9 +216,10 @@ def collect_observations(
             held = _camera_rollouts(actor, cfg, track, cfg.seed + 100_000)
             cfg = replace(cfg, validation_samples=len(held))
             provenance = {"source": "deepracer camera rollouts", "track": track, "seed": cfg.seed}
-        elif shape != (8,):
+        elif shape != (_telemetry_dim(actor),):
             raise ValueError(
-                f"rollout calibration covers MotoCoach telemetry (8 channels) and DeepRacer "
+                f"rollout calibration covers MotoCoach telemetry (8 channels, plus the model's "
+                f"lap-position channels) and DeepRacer "
                 f"camera (120, 160, C) policies; this policy takes {shape}: pass real "
                 "observations as calibration=array (N, *input_shape)"
             )
@@ -735,6 +736,11 @@ def _lap_position(actor: LoadedActor) -> dict[str, Any] | None:
     return lap_position(actor.metadata)
 
 
+def _telemetry_dim(actor: LoadedActor) -> int:
+    """Inputs of a MotoCoach coach: the 8 channels plus its lap-position channels."""
+    return 8 + 2 * ((_lap_position(actor) or {}).get("harmonics", 0))
+
+
 def _observation_names(actor: LoadedActor) -> list[str]:
     from apexrl.envs.vector import OBSERVATION_NAMES, lap_feature_names
     from apexrl.train.model_io import lap_position
@@ -763,7 +769,7 @@ def _scaling(actor: LoadedActor):
     if actor.env_low is None or actor.graph.output != "action":
         return None
     n = actor.graph.output_dim
-    coach = n == len(ACTION_NAMES) and actor.graph.input_shape == (8,)
+    coach = n == len(ACTION_NAMES) and actor.graph.input_shape == (_telemetry_dim(actor),)
     names = tuple(ACTION_NAMES) if coach else tuple(f"action_{i}" for i in range(n))
     return OutputScaling(names, tuple(float(x) for x in actor.env_low),
                          tuple(float(x) for x in actor.env_high),
