@@ -419,8 +419,9 @@ def export(
     seed: int = 42,
     progress: bool = True,
     resume: bool = False,
+    track: str | None = None,
 ) -> dict[str, Any]:
-    """The export step: ONNX, TFLite (fp32/fp16/dynamic/int8), the TFLM C array and the C MLP of
+    """The export step (calibration rollouts on ``track``, default: the model's own): ONNX, TFLite (fp32/fp16/dynamic/int8), the TFLM C array and the C MLP of
     ``model`` (default :func:`coach_model`: the run's chosen coach) into ``<output>/export/``,
     every artifact checked against PyTorch (:func:`apexrl.export.export_policy`, which is strict
     on its own).
@@ -443,7 +444,7 @@ def export(
         report = export_policy(
             chosen,
             folder / EXPORT_DIR,
-            calibration=CalibrationConfig(seed=seed),
+            calibration=CalibrationConfig(seed=seed, track=track),
             progress=progress,
             overwrite=resume,
         )
@@ -620,7 +621,7 @@ def run(
             t0 = time.perf_counter()
             if (chosen / "model.json").is_file() or chosen.suffix == ".zip":
                 steps[current] = export(folder, model=chosen, seed=s.seed, progress=progress,
-                                        resume=resume)  # fmt: skip
+                                        resume=resume, track=s.track)  # fmt: skip
             else:
                 steps[current] = {"skipped": f"no model to export at {chosen}"}
                 log.warning("export: skipped: no model at %s", chosen)

@@ -246,6 +246,9 @@ def load_bc_data(
     for rider in riders:
         ds_id = dataset_id(rider)
         ds = load_dataset(datasets_root, ds_id)
+        spec = (ds.storage.metadata.get("apexrl") or {}).get("track_spec")
+        if spec and "track" not in provenance:
+            provenance["track"] = spec
         if harmonics:
             length = _dataset_track_length(ds, ds_id)
             if length_m is not None and abs(length - length_m) > 1e-3:
