@@ -421,7 +421,8 @@ def export(
     resume: bool = False,
     track: str | None = None,
 ) -> dict[str, Any]:
-    """The export step (calibration rollouts on ``track``, default: the model's own): ONNX, TFLite (fp32/fp16/dynamic/int8), the TFLM C array and the C MLP of
+    """The export step (calibration rollouts on ``track``, default: the model's own): ONNX,
+    TFLite (fp32/fp16/dynamic/int8), the TFLM C array and the C MLP of
     ``model`` (default :func:`coach_model`: the run's chosen coach) into ``<output>/export/``,
     every artifact checked against PyTorch (:func:`apexrl.export.export_policy`, which is strict
     on its own).
