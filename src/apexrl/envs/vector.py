@@ -441,7 +441,8 @@ class CoachBatch:
             self.truncated,
             self.lap_time_s,
         )
-        self._observe_lap(np.flatnonzero(active))
+        if self.lap_harmonics:
+            self._observe_lap(np.flatnonzero(active))
 
     def cues_hz(self, actions: np.ndarray) -> np.ndarray:
         """Actions ``(B, 3)`` in the action space's units -> cues ``(B, 3)`` [left, right, Hz]
