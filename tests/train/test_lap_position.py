@@ -154,3 +154,24 @@ def test_ppo_from_a_lap_clone_observes_the_lap_and_saves_it(lap_bc_model, tmp_pa
     with pytest.raises(ValueError, match="init policy"):
         train_rl(tmp_path / "ppo2", timesteps=128, config=cfg, track=OVAL,
                  init_policy=lap_bc_model, lap_harmonics=0, progress=False)  # fmt: skip
+
+
+def test_export_calibration_from_the_datasets_adds_the_lap_channels(lap_bc_model, tmp_path):
+    from apexrl.data.generate import generate_datasets
+    from apexrl.export import load_actor
+    from apexrl.export.report import CalibrationConfig, collect_observations
+
+    generate_datasets(tmp_path, laps=5, seed=7, track=OVAL, progress=False)  # 5+ episodes each
+    actor = load_actor(lap_bc_model)
+    cfg = CalibrationConfig(source="datasets", datasets_root=str(tmp_path))
+    obs = collect_observations(actor, cfg)
+    assert obs.pool.shape[1] == 12 and obs.validation.shape[1] == 12
+    np.testing.assert_allclose(np.hypot(obs.pool[:, 8:10], obs.pool[:, 10:12]), 1.0, atol=1e-5)
+
+
+def test_an_episode_without_lap_distance_is_a_clear_error():
+    from apexrl.envs.vector import episode_with_lap
+
+    episode = type("E", (), {"infos": {}})()
+    with pytest.raises(ValueError, match="dataset x has an episode without lap distance"):
+        episode_with_lap(episode, np.zeros((3, 8), np.float32), 100.0, 2, "dataset x")

@@ -76,6 +76,19 @@ def lap_features(s_m: np.ndarray, length_m: float, harmonics: int) -> np.ndarray
     return np.concatenate([np.sin(phase), np.cos(phase)], axis=1).astype(np.float32)
 
 
+def episode_with_lap(episode: Any, observations: np.ndarray, length_m: float, harmonics: int,
+                     source: str) -> np.ndarray:  # fmt: skip
+    """``observations (T, 8)`` of a recorded ``episode`` with its lap-position channels appended,
+    from the episode's lap distance ``infos["s_m"]`` (its first T entries); a ``ValueError``
+    naming ``source`` when the episode has none."""
+    s = (getattr(episode, "infos", None) or {}).get("s_m")
+    if s is None or len(s) < len(observations):
+        raise ValueError(f"{source} has an episode without lap distance (infos['s_m']), which "
+                         "a lap-position coach needs")  # fmt: skip
+    feats = lap_features(np.asarray(s)[: len(observations)], length_m, harmonics)
+    return np.concatenate([observations, feats], axis=1)
+
+
 def check_lap_harmonics(harmonics: Any) -> int:
     """``harmonics`` as an int in [0, MAX_LAP_HARMONICS], else a ``ValueError``."""
     if (

@@ -300,7 +300,7 @@ def _dataset_observations(
 ) -> tuple[np.ndarray, np.ndarray]:
     from apexrl.data.generate import dataset_id
     from apexrl.data.minari_io import load_dataset
-    from apexrl.envs.vector import lap_features
+    from apexrl.envs.vector import episode_with_lap
     from apexrl.train.model_io import lap_position
 
     lap = lap_position(actor.metadata)
@@ -311,14 +311,8 @@ def _dataset_observations(
         ):
             obs = np.asarray(ep.observations, dtype=np.float32)
             if lap:
-                s = (getattr(ep, "infos", None) or {}).get("s_m")
-                if s is None or len(s) != len(obs):
-                    raise ValueError(
-                        f"this coach observes the lap position, but the datasets in "
-                        f"{cfg.datasets_root} have no lap distance (infos['s_m'])"
-                    )
-                feats = lap_features(np.asarray(s), lap["track_length_m"], lap["harmonics"])
-                obs = np.concatenate([obs, feats], axis=1)
+                obs = episode_with_lap(ep, obs, lap["track_length_m"], lap["harmonics"],
+                                       f"the datasets in {cfg.datasets_root}")  # fmt: skip
             (held if k % 5 == 4 else pool).append(obs)
     if not pool or not held:
         raise ValueError(f"the datasets in {cfg.datasets_root} have too few episodes (need 5+)")

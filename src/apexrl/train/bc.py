@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from apexrl.envs.vector import check_lap_harmonics, lap_features, observation_box
+from apexrl.envs.vector import check_lap_harmonics, episode_with_lap, observation_box
 from apexrl.riders import haptics as hp
 from apexrl.train.model_io import (
     default_policy_kwargs,
@@ -311,13 +311,7 @@ def _samples(episodes: list, act_space, gamma: float, lap=None) -> RiderData:
         o = np.asarray(ep.observations, dtype=np.float32)[:-1]
         if lap is not None:
             length_m, harmonics, ds_id = lap
-            s = (getattr(ep, "infos", None) or {}).get("s_m")
-            if s is None or len(s) < len(o):
-                raise ValueError(
-                    f"dataset {ds_id} has an episode without lap distance (infos['s_m']); "
-                    "lap_harmonics needs it"
-                )
-            o = np.concatenate([o, lap_features(np.asarray(s)[: len(o)], length_m, harmonics)], 1)
+            o = episode_with_lap(ep, o, length_m, harmonics, f"dataset {ds_id}")
         obs.append(o)
         act.append(to_policy_action(np.asarray(ep.actions), act_space.low, act_space.high))
         ret.append(discounted_returns(np.asarray(ep.rewards, dtype=np.float64),
