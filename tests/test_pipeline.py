@@ -205,6 +205,9 @@ def test_pipeline_cli_exit_codes(cli, tmp_path):
     bad = cli("pipeline", "--track", "no-such-track", "--output", str(tmp_path / "b"))
     assert bad.exit_code == 1
     assert "not found" in bad.output
+    layers = cli("pipeline", *fast, "--actor-layers", "64;64", "--output", str(tmp_path / "c"))
+    assert layers.exit_code == 2 and "--actor-layers wants" in layers.output
+    assert not (tmp_path / "c").exists()
     used = cli("pipeline", *fast, "--output", str(tmp_path / "a"))
     assert used.exit_code == 1 and "never overwrites" in used.output
     again = cli("pipeline", "--resume", *fast[2:], "--output", str(tmp_path / "a"))

@@ -55,6 +55,7 @@ STEPS = ("optimal_lap", "data", "bc", "ppo", "evaluate", "export")
 
 
 DEFAULT_LAP_HARMONICS = 8
+DEFAULT_ACTOR_LAYERS: tuple[int, ...] = (64, 64)
 """The coach observes its lap position: 8 harmonics (16 channels). Measured on apex_park (1,000
 amateur laps): without it the clone causes 50 % more safety violations than the uncoached rider
 (0.156 vs 0.104 per lap); with it 0.095-0.119 (README, "Coaching quality")."""
@@ -79,11 +80,15 @@ class PipelineSettings:
     lap_harmonics: int = DEFAULT_LAP_HARMONICS
     """Lap-position harmonics the coach observes besides the 8 telemetry channels (0: none);
     README, "Coaching quality"."""
+    actor_layers: tuple[int, ...] = DEFAULT_ACTOR_LAYERS
+    """Hidden widths of the coach's actor network (BC and PPO; the critic stays 64-64)."""
 
     def __post_init__(self) -> None:
         from apexrl.envs.vector import check_lap_harmonics
+        from apexrl.train.model_io import check_actor_layers
 
         check_lap_harmonics(self.lap_harmonics)
+        object.__setattr__(self, "actor_layers", check_actor_layers(self.actor_layers))
         for name in ("laps", "timesteps", "eval_episodes"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -265,17 +270,21 @@ def train(
     progress: bool = True,
     resume: bool = False,
     lap_harmonics: int = DEFAULT_LAP_HARMONICS,
+    actor_layers: tuple[int, ...] = DEFAULT_ACTOR_LAYERS,
 ) -> dict[str, Any]:
     """Behaviour cloning on the datasets (``output/bc``), then PPO from that policy
-    (``output/ppo``); both observe ``lap_harmonics`` lap-position harmonics. ``datasets`` is
+    (``output/ppo``); both observe ``lap_harmonics`` lap-position harmonics and have an actor
+    with hidden layers ``actor_layers``. ``datasets`` is
     the Minari root (default ``output/datasets``); without
     datasets there, PPO starts from a fresh policy (logged). With ``resume``, a finished BC model
     is kept and PPO continues from its latest valid checkpoint."""
     from apexrl.data.generate import RIDERS, dataset_id
     from apexrl.data.minari_io import dataset_path
     from apexrl.train.bc import BCConfig, train_bc
+    from apexrl.train.model_io import actor_policy_kwargs
     from apexrl.train.rl import train_rl
 
+    kwargs = actor_policy_kwargs("ppo", actor_layers)
     out = Path(output)
     root = Path(datasets) if datasets is not None else out / DATASETS_DIR
     bc_dir = out / BC_DIR
@@ -287,7 +296,7 @@ def train(
     elif have:
         # force on resume: a model saved just before the kill, without its bc.json, is redone.
         bc = train_bc(root, bc_dir, seed=seed, tensorboard_dir=out / TENSORBOARD_DIR / "bc",
-                      progress=progress, force=resume,
+                      progress=progress, force=resume, policy_kwargs=kwargs,
                       config=BCConfig(lap_harmonics=lap_harmonics))  # fmt: skip
         result["bc"] = bc.summary()
         write_json_atomic(bc_dir / BC_FILE, result["bc"])
@@ -300,7 +309,7 @@ def train(
     rl = train_rl(out / PPO_DIR, timesteps=timesteps, track=track, seed=seed, init_policy=init,
                   resume=resume, tensorboard_dir=out / TENSORBOARD_DIR / "ppo",
                   progress=progress, provenance={"datasets_root": str(root)},
-                  lap_harmonics=lap_harmonics)  # fmt: skip
+                  lap_harmonics=lap_harmonics, policy_kwargs=kwargs)  # fmt: skip
     result["ppo"] = rl.summary()
     log.info("ppo: %d steps (resumed from %s), %.0f env-steps/s", rl.timesteps, rl.resumed_from,
              rl.env_steps_per_s)  # fmt: skip
@@ -492,6 +501,7 @@ def run(
     eval_episodes: int | None = None,
     seed: int | None = None,
     lap_harmonics: int | None = None,
+    actor_layers: tuple[int, ...] | None = None,
     skip_data: bool = False,
     skip_train: bool = False,
     skip_export: bool = False,
@@ -509,6 +519,7 @@ def run(
         output: run folder; default ``runs/<UTC timestamp>/``.
         lap_harmonics: lap-position harmonics of the coach's observation (default
             :data:`DEFAULT_LAP_HARMONICS`; 0 = the 8 telemetry channels only).
+        actor_layers: hidden widths of the coach's actor (default :data:`DEFAULT_ACTOR_LAYERS`).
         skip_data: do not generate datasets; BC uses ``datasets`` (or the run's own, when
             resuming), and without any PPO starts from a fresh policy.
         skip_train: no BC, no PPO; the evaluation uses ``model`` (or the run's own), and is
@@ -523,7 +534,8 @@ def run(
     """
     given = {"track": track, "vehicle": vehicle, "laps": laps, "timesteps": timesteps,
              "eval_episodes": eval_episodes, "seed": seed,
-             "lap_harmonics": lap_harmonics}  # fmt: skip
+             "lap_harmonics": lap_harmonics,
+             "actor_layers": None if actor_layers is None else tuple(actor_layers)}  # fmt: skip
     if not resume:  # bad settings fail before any folder is made
         PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     if not (skip_data and skip_train):
@@ -546,10 +558,11 @@ def run(
     current = "setup"
     try:
         log.info("apexrl pipeline %s: %s -> %s", "resumed" if resume else "started",
-                 json.dumps(asdict(settings)), folder)  # fmt: skip
+                 json.dumps(_settings_json(settings)), folder)  # fmt: skip
         if not resume:
-            write_json_atomic(folder / RUN_FILE, {**asdict(settings), "created_utc": datetime.now(
-                UTC).isoformat(timespec="seconds")})  # fmt: skip
+            created = datetime.now(UTC).isoformat(timespec="seconds")
+            write_json_atomic(folder / RUN_FILE,
+                              {**_settings_json(settings), "created_utc": created})  # fmt: skip
         s = settings
         header = _Header(progress)
 
@@ -590,7 +603,8 @@ def run(
                 log.warning("--skip-data without --datasets: there are no datasets to clone")
             trained = train(folder, track=s.track, timesteps=s.timesteps, seed=s.seed,
                             datasets=datasets, progress=progress, resume=resume,
-                            lap_harmonics=s.lap_harmonics)  # fmt: skip
+                            lap_harmonics=s.lap_harmonics,
+                            actor_layers=s.actor_layers)  # fmt: skip
             steps["bc"] = trained["bc"]
             steps["ppo"] = trained["ppo"]
             steps["coach"] = {k: trained["coach"][k] for k in ("chosen", "model")}
@@ -631,7 +645,7 @@ def run(
         summary = {
             "output": str(folder),
             "track": s.track,
-            "settings": asdict(s),
+            "settings": _settings_json(s),
             "resumed": resume,
             "steps": steps,
             "seconds": round(time.perf_counter() - started, 3),
@@ -685,12 +699,19 @@ def require_extra(extra: str) -> None:
         )
 
 
+def _settings_json(settings: PipelineSettings) -> dict[str, Any]:
+    """``run.json``'s and the summary's form of the settings (lists, as JSON reads them back)."""
+    return {**asdict(settings), "actor_layers": list(settings.actor_layers)}
+
+
 def _settings(folder: Path, given: dict[str, Any], resume: bool) -> PipelineSettings:
     if not resume:
         return PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     saved = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
     known = {f.name for f in fields(PipelineSettings)}
     saved.setdefault("lap_harmonics", 0)  # a run from before lap position observed none
+    saved.setdefault("actor_layers", [64, 64])  # ... or before the actor's size was a setting
+    saved["actor_layers"] = tuple(saved["actor_layers"])
     settings = PipelineSettings(**{k: v for k, v in saved.items() if k in known})
     clash = {k: (getattr(settings, k), v) for k, v in given.items()
              if v is not None and v != getattr(settings, k)}  # fmt: skip

@@ -81,5 +81,9 @@ def test_user_errors_are_one_line_and_usage_errors_exit_2(run_cli, tmp_path):
     bad_mix = run_cli("train", "bc", "--datasets", tmp_path, "--output", tmp_path / "bc", "--mix",
                       "pro:0.7")  # fmt: skip
     assert bad_mix.exit_code == 2 and "RIDER=WEIGHT" in bad_mix.output
+    for layers, why in (("64,x", "whole numbers"), ("0,64", "1..1024 units")):
+        bad = run_cli("train", "bc", "--datasets", tmp_path, "--output", tmp_path / "bc",
+                      "--actor-layers", layers)  # fmt: skip
+        assert bad.exit_code == 2 and "--actor-layers wants" in bad.output and why in bad.output
     no_model = run_cli("evaluate", tmp_path / "nothing", "--episodes", "1")
     assert no_model.exit_code == 1 and "no apexrl model" in no_model.output

@@ -86,3 +86,15 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def parse_layers(text: str, option: str = "--actor-layers") -> tuple[int, ...]:
+    """``"64,64"`` -> ``(64, 64)``; anything else is a usage error naming ``option``."""
+    from apexrl.train.model_io import check_actor_layers
+
+    try:
+        return check_actor_layers([int(part) for part in text.split(",")])
+    except ValueError as exc:
+        detail = str(exc) if "actor layers" in str(exc) else "widths must be whole numbers"
+        raise typer.BadParameter(f"{option} wants comma-separated widths such as 64,64: "
+                                 f"{detail} (got {text!r})") from None  # fmt: skip

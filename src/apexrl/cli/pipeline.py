@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from apexrl.cli._common import console, handle_errors, print_json
+from apexrl.cli._common import console, handle_errors, parse_layers, print_json
 
 
 @handle_errors
@@ -58,6 +58,14 @@ def pipeline_command(
             "then less safe than the uncoached rider. Default: 8.",
         ),  # fmt: skip
     ] = None,
+    actor_layers: Annotated[
+        str | None,
+        typer.Option(
+            help="Hidden widths of the coach's actor network, comma-separated (BC and PPO; the "
+            "critic stays 64,64). Wider fits the oracle better but the int8 model grows with "
+            "it (ESP32 budget: export report). Default: 64,64.",
+        ),  # fmt: skip
+    ] = None,
     skip_data: Annotated[
         bool, typer.Option("--skip-data", help="Do not generate datasets (see --datasets).")
     ] = False,
@@ -95,6 +103,7 @@ def pipeline_command(
     summary = pipeline.run(
         track=track, output=output, vehicle=vehicle, laps=laps, timesteps=timesteps,
         eval_episodes=eval_episodes, seed=seed, lap_harmonics=lap_harmonics,
+        actor_layers=None if actor_layers is None else parse_layers(actor_layers),
         skip_data=skip_data, skip_train=skip_train,
         skip_export=skip_export, resume=resume, datasets=datasets, model=model,
         progress=not json_output,

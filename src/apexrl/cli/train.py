@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from apexrl.cli._common import console, handle_errors, print_json
+from apexrl.cli._common import console, handle_errors, parse_layers, print_json
 
 app = typer.Typer(
     help=(
@@ -84,6 +84,13 @@ def bc_command(
             "lap distance, from the datasets' s_m); apexrl pipeline uses 8. 0 = none.",
         ),
     ] = 0,
+    actor_layers: Annotated[
+        str | None,
+        typer.Option(
+            help="Hidden widths of the actor, comma-separated (default: the algorithm's SB3 "
+            "default, 64,64 for PPO; apexrl pipeline: --actor-layers)."
+        ),
+    ] = None,
     seed: SeedOpt = 42,
     tensorboard: Annotated[
         Path | None, typer.Option(help="TensorBoard folder (default OUTPUT/tensorboard).")
@@ -94,12 +101,14 @@ def bc_command(
     """Behaviour cloning: pretrain a PPO (or SAC) policy on the oracle's cues (MSE of the cue the
     rider reads by default)."""
     from apexrl.train.bc import BCConfig, train_bc
+    from apexrl.train.model_io import actor_policy_kwargs
 
+    kwargs = None if actor_layers is None else actor_policy_kwargs(algo, parse_layers(actor_layers))
     config = BCConfig(mix=_mix(mix), epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, val_fraction=val_fraction,
                       patience=patience, loss=loss, input_noise=input_noise,
                       lap_harmonics=lap_harmonics)  # fmt: skip
-    result = train_bc(datasets, output, config=config, algo=algo, seed=seed,
+    result = train_bc(datasets, output, config=config, algo=algo, seed=seed, policy_kwargs=kwargs,
                       tensorboard_dir=tensorboard or output / "tensorboard",
                       progress=not json_output, force=force)  # fmt: skip
     summary = result.summary()

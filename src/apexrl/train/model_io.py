@@ -172,6 +172,38 @@ def default_policy_kwargs(algo: str) -> dict[str, Any]:
     return json.loads(json.dumps(DEFAULT_POLICY_KWARGS[algo]))
 
 
+MAX_ACTOR_LAYERS = 4
+MAX_LAYER_WIDTH = 1024
+
+
+def check_actor_layers(layers: Sequence[int]) -> tuple[int, ...]:
+    """``layers`` (hidden widths of the actor, input side first) as a tuple, or a ``ValueError``
+    saying what is allowed: 1 to :data:`MAX_ACTOR_LAYERS` widths of 1..:data:`MAX_LAYER_WIDTH`."""
+    widths = tuple(layers) if isinstance(layers, list | tuple) else None
+    if (
+        not widths
+        or len(widths) > MAX_ACTOR_LAYERS
+        or any(isinstance(w, bool) or not isinstance(w, int) for w in widths)
+        or any(not 1 <= w <= MAX_LAYER_WIDTH for w in widths)
+    ):
+        raise ValueError(
+            f"actor layers must be 1 to {MAX_ACTOR_LAYERS} hidden widths of 1..{MAX_LAYER_WIDTH} "
+            f"units each, e.g. (64, 64); got {layers!r}"
+        )
+    return widths
+
+
+def actor_policy_kwargs(algo: str, actor_layers: Sequence[int]) -> dict[str, Any]:
+    """:func:`default_policy_kwargs` with the actor's hidden layers set to ``actor_layers``; the
+    critic keeps its default (for PPO the value net, for SAC the Q nets)."""
+    kwargs = default_policy_kwargs(algo)
+    layers = list(check_actor_layers(actor_layers))
+    arch = kwargs["net_arch"]
+    critic = arch["vf"] if algo == "ppo" else arch
+    kwargs["net_arch"] = {"pi": layers, ("vf" if algo == "ppo" else "qf"): list(critic)}
+    return kwargs
+
+
 def sb3_policy_kwargs(
     algo: str, policy_kwargs: Mapping[str, Any], obs_mean: np.ndarray, obs_std: np.ndarray
 ) -> dict[str, Any]:
