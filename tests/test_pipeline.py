@@ -117,6 +117,13 @@ def test_the_models_carry_their_provenance(tiny_run):
     assert prov["init_policy"] == str(out / "bc")
     assert prov["num_timesteps"] == 2048
     assert "apexrl/moto-amateur-v0" in load_policy(out / "bc").metadata["provenance"]["datasets"]
+    # The run's recipe is what the models were built with.
+    settings = json.loads((out / "run.json").read_text())
+    bc_meta = load_policy(out / "bc").metadata
+    mix = bc_meta["hyperparameters"]["bc"]["mix"]
+    assert mix == pytest.approx({k: v / sum(settings["bc_mix"].values())
+                                 for k, v in settings["bc_mix"].items() if v > 0})  # fmt: skip
+    assert bc_meta["policy_kwargs"]["net_arch"]["pi"] == settings["actor_layers"]
 
 
 def test_resume_keeps_finished_steps_and_reproduces_the_run(tiny_run, tmp_path):
@@ -207,6 +214,8 @@ def test_pipeline_cli_exit_codes(cli, tmp_path):
     assert "not found" in bad.output
     layers = cli("pipeline", *fast, "--actor-layers", "64;64", "--output", str(tmp_path / "c"))
     assert layers.exit_code == 2 and "--actor-layers wants" in layers.output
+    mix = cli("pipeline", *fast, "--bc-mix", "amateur", "--output", str(tmp_path / "c"))
+    assert mix.exit_code == 2 and "--bc-mix wants RIDER=WEIGHT" in mix.output
     assert not (tmp_path / "c").exists()
     used = cli("pipeline", *fast, "--output", str(tmp_path / "a"))
     assert used.exit_code == 1 and "never overwrites" in used.output

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ STEPS = ("optimal_lap", "data", "bc", "ppo", "evaluate", "export")
 
 DEFAULT_LAP_HARMONICS = 8
 DEFAULT_ACTOR_LAYERS: tuple[int, ...] = (64, 64)
+DEFAULT_BC_MIX: dict[str, float] = {"pro": 0.7, "amateur": 0.3}
 """The coach observes its lap position: 8 harmonics (16 channels). Measured on apex_park (1,000
 amateur laps): without it the clone causes 50 % more safety violations than the uncoached rider
 (0.156 vs 0.104 per lap); with it 0.095-0.119 (README, "Coaching quality")."""
@@ -82,13 +83,22 @@ class PipelineSettings:
     README, "Coaching quality"."""
     actor_layers: tuple[int, ...] = DEFAULT_ACTOR_LAYERS
     """Hidden widths of the coach's actor network (BC and PPO; the critic stays 64-64)."""
+    bc_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BC_MIX))
+    """Behaviour cloning's share of each rider dataset per epoch (:class:`BCConfig` ``mix``)."""
 
     def __post_init__(self) -> None:
+        from apexrl.data.generate import RIDERS
         from apexrl.envs.vector import check_lap_harmonics
+        from apexrl.train.bc import BCConfig
         from apexrl.train.model_io import check_actor_layers
 
         check_lap_harmonics(self.lap_harmonics)
         object.__setattr__(self, "actor_layers", check_actor_layers(self.actor_layers))
+        unknown = sorted(set(self.bc_mix) - set(RIDERS)) if isinstance(self.bc_mix, dict) else []
+        if unknown:
+            raise ValueError(f"bc_mix names unknown riders {', '.join(map(repr, unknown))}; "
+                             f"the datasets are {', '.join(RIDERS)}")  # fmt: skip
+        BCConfig(mix=self.bc_mix)  # the same checks as behaviour cloning's own
         for name in ("laps", "timesteps", "eval_episodes"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -271,10 +281,12 @@ def train(
     resume: bool = False,
     lap_harmonics: int = DEFAULT_LAP_HARMONICS,
     actor_layers: tuple[int, ...] = DEFAULT_ACTOR_LAYERS,
+    bc_mix: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Behaviour cloning on the datasets (``output/bc``), then PPO from that policy
     (``output/ppo``); both observe ``lap_harmonics`` lap-position harmonics and have an actor
-    with hidden layers ``actor_layers``. ``datasets`` is
+    with hidden layers ``actor_layers``; BC draws ``bc_mix`` (default :data:`DEFAULT_BC_MIX`)
+    of each rider's data. ``datasets`` is
     the Minari root (default ``output/datasets``); without
     datasets there, PPO starts from a fresh policy (logged). With ``resume``, a finished BC model
     is kept and PPO continues from its latest valid checkpoint."""
@@ -297,7 +309,8 @@ def train(
         # force on resume: a model saved just before the kill, without its bc.json, is redone.
         bc = train_bc(root, bc_dir, seed=seed, tensorboard_dir=out / TENSORBOARD_DIR / "bc",
                       progress=progress, force=resume, policy_kwargs=kwargs,
-                      config=BCConfig(lap_harmonics=lap_harmonics))  # fmt: skip
+                      config=BCConfig(mix=dict(bc_mix or DEFAULT_BC_MIX),
+                                      lap_harmonics=lap_harmonics))  # fmt: skip
         result["bc"] = bc.summary()
         write_json_atomic(bc_dir / BC_FILE, result["bc"])
         log.info("bc: %d epochs (best %d), validation loss %s, %.1f s", len(bc.train_loss),
@@ -502,6 +515,7 @@ def run(
     seed: int | None = None,
     lap_harmonics: int | None = None,
     actor_layers: tuple[int, ...] | None = None,
+    bc_mix: dict[str, float] | None = None,
     skip_data: bool = False,
     skip_train: bool = False,
     skip_export: bool = False,
@@ -520,6 +534,7 @@ def run(
         lap_harmonics: lap-position harmonics of the coach's observation (default
             :data:`DEFAULT_LAP_HARMONICS`; 0 = the 8 telemetry channels only).
         actor_layers: hidden widths of the coach's actor (default :data:`DEFAULT_ACTOR_LAYERS`).
+        bc_mix: behaviour cloning's rider mix (default :data:`DEFAULT_BC_MIX`).
         skip_data: do not generate datasets; BC uses ``datasets`` (or the run's own, when
             resuming), and without any PPO starts from a fresh policy.
         skip_train: no BC, no PPO; the evaluation uses ``model`` (or the run's own), and is
@@ -535,7 +550,8 @@ def run(
     given = {"track": track, "vehicle": vehicle, "laps": laps, "timesteps": timesteps,
              "eval_episodes": eval_episodes, "seed": seed,
              "lap_harmonics": lap_harmonics,
-             "actor_layers": None if actor_layers is None else tuple(actor_layers)}  # fmt: skip
+             "actor_layers": None if actor_layers is None else tuple(actor_layers),
+             "bc_mix": None if bc_mix is None else dict(bc_mix)}  # fmt: skip
     if not resume:  # bad settings fail before any folder is made
         PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     if not (skip_data and skip_train):
@@ -604,7 +620,7 @@ def run(
             trained = train(folder, track=s.track, timesteps=s.timesteps, seed=s.seed,
                             datasets=datasets, progress=progress, resume=resume,
                             lap_harmonics=s.lap_harmonics,
-                            actor_layers=s.actor_layers)  # fmt: skip
+                            actor_layers=s.actor_layers, bc_mix=s.bc_mix)  # fmt: skip
             steps["bc"] = trained["bc"]
             steps["ppo"] = trained["ppo"]
             steps["coach"] = {k: trained["coach"][k] for k in ("chosen", "model")}
@@ -712,6 +728,7 @@ def _settings(folder: Path, given: dict[str, Any], resume: bool) -> PipelineSett
     saved.setdefault("lap_harmonics", 0)  # a run from before lap position observed none
     saved.setdefault("actor_layers", [64, 64])  # ... or before the actor's size was a setting
     saved["actor_layers"] = tuple(saved["actor_layers"])
+    saved.setdefault("bc_mix", {"pro": 0.7, "amateur": 0.3})  # ... or its rider mix
     settings = PipelineSettings(**{k: v for k, v in saved.items() if k in known})
     clash = {k: (getattr(settings, k), v) for k, v in given.items()
              if v is not None and v != getattr(settings, k)}  # fmt: skip

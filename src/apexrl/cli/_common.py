@@ -98,3 +98,19 @@ def parse_layers(text: str, option: str = "--actor-layers") -> tuple[int, ...]:
         detail = str(exc) if "actor layers" in str(exc) else "widths must be whole numbers"
         raise typer.BadParameter(f"{option} wants comma-separated widths such as 64,64: "
                                  f"{detail} (got {text!r})") from None  # fmt: skip
+
+
+def parse_mix(text: str, option: str = "--mix") -> dict[str, float]:
+    """``"pro=0.7,amateur=0.3"`` -> ``{"pro": 0.7, "amateur": 0.3}``; else a usage error."""
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, weight = part.partition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = None
+        if not sep or not name.strip() or value is None:
+            raise typer.BadParameter(f"{option} wants RIDER=WEIGHT,... (e.g. pro=0.7,amateur=0.3), "
+                                     f"got {text!r}")  # fmt: skip
+        mix[name.strip()] = value
+    return mix

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from apexrl.cli._common import console, handle_errors, parse_layers, print_json
+from apexrl.cli._common import console, handle_errors, parse_layers, parse_mix, print_json
 
 
 @handle_errors
@@ -66,6 +66,13 @@ def pipeline_command(
             "it (ESP32 budget: export report). Default: 64,64.",
         ),  # fmt: skip
     ] = None,
+    bc_mix: Annotated[
+        str | None,
+        typer.Option(
+            help="Behaviour cloning's share of each rider dataset, RIDER=WEIGHT,... "
+            "Default: pro=0.7,amateur=0.3.",
+        ),  # fmt: skip
+    ] = None,
     skip_data: Annotated[
         bool, typer.Option("--skip-data", help="Do not generate datasets (see --datasets).")
     ] = False,
@@ -104,6 +111,7 @@ def pipeline_command(
         track=track, output=output, vehicle=vehicle, laps=laps, timesteps=timesteps,
         eval_episodes=eval_episodes, seed=seed, lap_harmonics=lap_harmonics,
         actor_layers=None if actor_layers is None else parse_layers(actor_layers),
+        bc_mix=None if bc_mix is None else parse_mix(bc_mix, "--bc-mix"),
         skip_data=skip_data, skip_train=skip_train,
         skip_export=skip_export, resume=resume, datasets=datasets, model=model,
         progress=not json_output,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from apexrl.cli._common import console, handle_errors, parse_layers, print_json
+from apexrl.cli._common import console, handle_errors, parse_layers, parse_mix, print_json
 
 app = typer.Typer(
     help=(
@@ -25,21 +25,6 @@ TrackOpt = Annotated[
     str, typer.Option("--track", "-t", help="Built-in name, shape spec or track file.")
 ]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Folder to write into.")]
-
-
-def _mix(text: str) -> dict[str, float]:
-    mix: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, weight = part.partition("=")
-        try:
-            value = float(weight)
-        except ValueError:
-            value = None
-        if not sep or not name.strip() or value is None:
-            raise typer.BadParameter(f"--mix wants RIDER=WEIGHT,... (e.g. pro=0.7,amateur=0.3), "
-                                     f"got {text!r}")  # fmt: skip
-        mix[name.strip()] = value
-    return mix
 
 
 @app.command("bc")
@@ -104,7 +89,7 @@ def bc_command(
     from apexrl.train.model_io import actor_policy_kwargs
 
     kwargs = None if actor_layers is None else actor_policy_kwargs(algo, parse_layers(actor_layers))
-    config = BCConfig(mix=_mix(mix), epochs=epochs, batch_size=batch_size,
+    config = BCConfig(mix=parse_mix(mix), epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, val_fraction=val_fraction,
                       patience=patience, loss=loss, input_noise=input_noise,
                       lap_harmonics=lap_harmonics)  # fmt: skip

@@ -1,5 +1,5 @@
-"""The coach's actor size as a setting: BC, PPO, the pipeline and the CLI build what was asked,
-and a bad size is a clear error."""
+"""The coach's recipe as settings (actor size, behaviour cloning's rider mix): BC, the pipeline
+and the CLI use what was asked, a bad value is a clear error, and older runs resume as they were."""
 
 from __future__ import annotations
 
@@ -52,5 +52,16 @@ def test_a_run_from_before_the_setting_resumes_with_the_old_size(tmp_path):
     (folder / pipeline.RUN_FILE).write_text(json.dumps({"track": "apex_park", "laps": 3}))
     settings = pipeline._settings(folder, {"actor_layers": None}, resume=True)
     assert settings.actor_layers == (64, 64) and settings.lap_harmonics == 0
+    assert settings.bc_mix == {"pro": 0.7, "amateur": 0.3}
     with pytest.raises(ValueError, match="actor_layers"):
         pipeline._settings(folder, {"actor_layers": (128, 128)}, resume=True)
+    with pytest.raises(ValueError, match="bc_mix"):
+        pipeline._settings(folder, {"bc_mix": {"amateur": 1.0}}, resume=True)
+
+
+def test_pipeline_settings_check_the_bc_mix():
+    assert pipeline.PipelineSettings(bc_mix={"amateur": 1.0}).bc_mix == {"amateur": 1.0}
+    with pytest.raises(ValueError, match="unknown riders 'expert'"):
+        pipeline.PipelineSettings(bc_mix={"expert": 1.0})
+    with pytest.raises(ValueError, match="must not all be zero"):
+        pipeline.PipelineSettings(bc_mix={"pro": 0.0, "amateur": 0.0})
