@@ -62,15 +62,17 @@ def pipeline_command(
         str | None,
         typer.Option(
             help="Hidden widths of the coach's actor network, comma-separated (BC and PPO; the "
-            "critic stays 64,64). Wider fits the oracle better but the int8 model grows with "
-            "it (ESP32 budget: export report). Default: 64,64.",
+            "critic stays 64,64). 64,64 under-fits the oracle and is less safe; wider fits "
+            "better but the int8 model grows with it (ESP32 budget: export report). "
+            "Default: 96,96.",
         ),  # fmt: skip
     ] = None,
     bc_mix: Annotated[
         str | None,
         typer.Option(
-            help="Behaviour cloning's share of each rider dataset, RIDER=WEIGHT,... "
-            "Default: pro=0.7,amateur=0.3.",
+            help="Behaviour cloning's share of each rider dataset, RIDER=WEIGHT,... The coach "
+            "coaches amateurs; pro data makes its cues less safe for them. "
+            "Default: amateur=1 (apexrl train bc: pro=0.7,amateur=0.3).",
         ),  # fmt: skip
     ] = None,
     skip_data: Annotated[
