@@ -64,7 +64,7 @@ def pipeline_command(
             help="Hidden widths of the coach's actor network, comma-separated (BC and PPO; the "
             "critic stays 64,64). 64,64 under-fits the oracle and is less safe; wider fits "
             "better but the int8 model grows with it (ESP32 budget: export report). "
-            "Default: 96,96.",
+            "Default: 80,64.",
         ),  # fmt: skip
     ] = None,
     bc_mix: Annotated[
