@@ -68,7 +68,23 @@ def test_float_artifacts_match_pytorch_to_float_rounding(exported):
     assert arts["policy_int8.tflite"]["max_error_fraction_of_range"] < 0.08
     floor = arts["policy_int8.tflite"]["input_rounding_floor"]
     assert 0 < floor["mean_error_fraction_of_range"] <= floor["max_error_fraction_of_range"]
+    weights = arts["policy_int8.tflite"]["weight_rounding_floor"]
+    assert 0 < weights["mean_error_fraction_of_range"] <= weights["max_error_fraction_of_range"]
     assert arts["policy_int8.tflite"]["mean_error_fraction_of_range"] < 0.015
+
+
+def test_weight_rounding_is_per_output_channel_like_the_converter():
+    from apexrl.export.report import _int8_rounded
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 3, 4, 5)) * np.array([1e-3, 0.1, 1.0, 10.0, 0.0])
+    q = _int8_rounded(w)
+    scale = np.abs(w).reshape(-1, 5).max(axis=0) / 127.0
+    np.testing.assert_allclose(np.abs(q).reshape(-1, 5).max(axis=0), 127 * scale, rtol=1e-6)
+    assert np.all(np.abs(q - w).reshape(-1, 5) <= scale / 2 * (1 + 1e-5) + 1e-12)
+    steps = q.reshape(-1, 5)[:, :4] / scale[:4]
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert not q[..., 4].any()
 
 
 def test_tflm_accepts_only_fp32_and_int8(exported):

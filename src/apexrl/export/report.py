@@ -394,6 +394,32 @@ def input_rounding_floor(
     return {k: stats[k] for k in ("max_error_fraction_of_range", "mean_error_fraction_of_range")}
 
 
+def weight_rounding_floor(
+    graph: ActorGraph, inputs: np.ndarray, reference: np.ndarray, ranges: np.ndarray
+) -> dict[str, float]:
+    """The error of the int8 graph with ONLY its weights rounded to int8 as the converter rounds
+    them (symmetric, one scale per output channel: ``max |w| / 127``), fed the exact (float)
+    ``inputs`` in its own input units, against PyTorch. With :func:`input_rounding_floor` it says
+    where an int8 error comes from: an actor whose weight floor alone is over the tolerance cannot
+    be fixed by any input range or activation precision, only by a smoother (or int8-trained)
+    network."""
+    layers = tuple(
+        replace(layer, weight=_int8_rounded(layer.weight))
+        if isinstance(layer, Dense | Conv2D) else layer
+        for layer in graph.layers
+    )  # fmt: skip
+    stats = error_stats(replace(graph, layers=layers).forward(inputs), reference, ranges)
+    return {k: stats[k] for k in ("max_error_fraction_of_range", "mean_error_fraction_of_range")}
+
+
+def _int8_rounded(weight: np.ndarray) -> np.ndarray:
+    """Weights (output channels on the last axis) rounded to int8, per output channel."""
+    w = weight.astype(np.float64)
+    peak = np.abs(w).reshape(-1, w.shape[-1]).max(axis=0)
+    scale = np.where(peak > 0, peak / 127.0, 1.0)
+    return (np.round(w / scale) * scale).astype(np.float32)
+
+
 # ---------------------------------------------------------------------- the export run
 class _Run:
     """Bookkeeping of one export: files written, artifact entries, failures."""
@@ -573,10 +599,13 @@ def export_policy(
         lite_q = lite8.run_tensor(in8)
         run.save("policy_int8.tflite", int8)
         floor = input_rounding_floor(g8, in8, lite8.input_quantization, run.ref, run.ranges)
+        exact_in = mapping.transform(val) if mapping is not None else val
+        weights = weight_rounding_floor(g8, exact_in, run.ref, run.ranges)
         entry = run.record("policy_int8.tflite", len(int8), lite8.dequantize(lite_q),
                            lite8.latency_us(val[0]), lite_rt, tol.int8, tol.int8_mean,
                            input="int8: see input.int8", output="int8: see output.int8",
-                           input_rounding_floor=floor)  # fmt: skip
+                           input_rounding_floor=floor,
+                           weight_rounding_floor=weights)  # fmt: skip
         if not entry["passed"] and floor["max_error_fraction_of_range"] > tol.int8:
             run.failures[-1] += (
                 f"; rounding the observations to int8 alone, with every weight and activation "
@@ -584,6 +613,12 @@ def export_policy(
                 f"{floor['max_error_fraction_of_range']:.3g} of the range: the actor is too "
                 f"steep for int8 inputs (train it smoother, e.g. `apexrl train bc "
                 f"--input-noise`, or ship the fp32 model)"
+            )
+        if not entry["passed"] and weights["max_error_fraction_of_range"] > tol.int8:
+            run.failures[-1] += (
+                f"; rounding only the weights to int8 moves it by up to "
+                f"{weights['max_error_fraction_of_range']:.3g}: no input range or activation "
+                f"precision can fix that"
             )
 
         step("TFLite Micro")
