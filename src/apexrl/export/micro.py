@@ -199,9 +199,9 @@ def tflm_min_arena(model: bytes, probe: np.ndarray, *, limit: int = 64 << 20) ->
             )  # fmt: skip
             tried = None
             for line in proc.stdout.splitlines():
-                word, _, value = line.removeprefix("@apexrl ").partition(" ")
-                if not line.startswith("@apexrl "):
+                if not line.startswith("@apexrl "):  # TFLM's own messages
                     continue
+                word, _, value = line.removeprefix("@apexrl ").partition(" ")
                 if word == "min":
                     return int(value)
                 if word == "limit":
