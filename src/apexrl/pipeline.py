@@ -726,14 +726,19 @@ def _settings_json(settings: PipelineSettings) -> dict[str, Any]:
 
 
 def _settings(folder: Path, given: dict[str, Any], resume: bool) -> PipelineSettings:
+    from apexrl.train.bc import BCConfig
+    from apexrl.train.model_io import default_policy_kwargs
+
     if not resume:
         return PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     saved = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
     known = {f.name for f in fields(PipelineSettings)}
-    saved.setdefault("lap_harmonics", 0)  # a run from before lap position observed none
-    saved.setdefault("actor_layers", [64, 64])  # ... or before the actor's size was a setting
+    # A run from before a setting existed keeps what it was built with then: no lap position,
+    # SB3's default actor, behaviour cloning's default rider mix.
+    saved.setdefault("lap_harmonics", 0)
+    saved.setdefault("actor_layers", default_policy_kwargs("ppo")["net_arch"]["pi"])
     saved["actor_layers"] = tuple(saved["actor_layers"])
-    saved.setdefault("bc_mix", {"pro": 0.7, "amateur": 0.3})  # ... or its rider mix
+    saved.setdefault("bc_mix", dict(BCConfig().mix))
     settings = PipelineSettings(**{k: v for k, v in saved.items() if k in known})
     clash = {k: (getattr(settings, k), v) for k, v in given.items()
              if v is not None and v != getattr(settings, k)}  # fmt: skip

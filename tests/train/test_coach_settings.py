@@ -27,6 +27,21 @@ def test_only_the_actor_changes_size():
     assert sac["net_arch"] == {"pi": [32], "qf": [256, 256]}
 
 
+def test_sb3_builds_the_asked_actor_for_sac_too():
+    import numpy as np
+    from gymnasium import spaces
+
+    from apexrl.train.model_io import build_policy
+
+    space = spaces.Box(-1.0, 1.0, (8,), np.float32)
+    policy = build_policy("sac", space, 3, policy_kwargs=actor_policy_kwargs("sac", (32, 16)),
+                          obs_mean=np.zeros(8), obs_std=np.ones(8))  # fmt: skip
+    widths = [m.out_features for m in policy.actor.latent_pi if hasattr(m, "out_features")]
+    assert widths == [32, 16]
+    critic = [m.out_features for m in policy.critic.qf0 if hasattr(m, "out_features")]
+    assert critic == [256, 256, 1]
+
+
 def test_bc_builds_and_saves_the_asked_actor(datasets_root, tmp_path):
     out = tmp_path / "bc"
     bc.train_bc(datasets_root, out, config=bc.BCConfig(epochs=1, batch_size=512), seed=3,
