@@ -65,6 +65,9 @@ quality")."""
 DEFAULT_BC_MIX: dict[str, float] = {"amateur": 1.0}
 """Behaviour cloning on the amateur dataset only: the coach coaches amateurs, and the oracle's cues
 for pros (who ride near the limit) pull its cues for amateurs toward "faster" (README)."""
+DEFAULT_INT8_AWARE = True
+"""The coach is trained int8-aware (:mod:`apexrl.train.quant`): the int8 model on the ESP32 is the
+network that was trained and evaluated, not a post-training approximation of it (README)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class PipelineSettings:
     """Hidden widths of the coach's actor network (BC and PPO; the critic stays 64-64)."""
     bc_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BC_MIX))
     """Behaviour cloning's share of each rider dataset per epoch (:class:`BCConfig` ``mix``)."""
+    int8_aware: bool = DEFAULT_INT8_AWARE
+    """Train the coach with the int8 model's roundings (BC, then PPO from it)."""
 
     def __post_init__(self) -> None:
         from apexrl.data.generate import RIDERS
@@ -98,6 +103,8 @@ class PipelineSettings:
         from apexrl.train.model_io import check_actor_layers
 
         check_lap_harmonics(self.lap_harmonics)
+        if not isinstance(self.int8_aware, bool):
+            raise ValueError(f"int8_aware must be true or false, got {self.int8_aware!r}")
         object.__setattr__(self, "actor_layers", check_actor_layers(self.actor_layers))
         unknown = sorted(set(self.bc_mix) - set(RIDERS)) if isinstance(self.bc_mix, dict) else []
         if unknown:
@@ -287,6 +294,7 @@ def train(
     lap_harmonics: int = DEFAULT_LAP_HARMONICS,
     actor_layers: tuple[int, ...] = DEFAULT_ACTOR_LAYERS,
     bc_mix: dict[str, float] | None = None,
+    int8_aware: bool = DEFAULT_INT8_AWARE,
 ) -> dict[str, Any]:
     """Behaviour cloning on the datasets (``output/bc``), then PPO from that policy
     (``output/ppo``); both observe ``lap_harmonics`` lap-position harmonics and have an actor
@@ -302,6 +310,8 @@ def train(
     from apexrl.train.rl import train_rl
 
     kwargs = actor_policy_kwargs("ppo", actor_layers)
+    if int8_aware:
+        kwargs["int8_aware"] = True
     out = Path(output)
     root = Path(datasets) if datasets is not None else out / DATASETS_DIR
     bc_dir = out / BC_DIR
@@ -521,6 +531,7 @@ def run(
     lap_harmonics: int | None = None,
     actor_layers: tuple[int, ...] | None = None,
     bc_mix: dict[str, float] | None = None,
+    int8_aware: bool | None = None,
     skip_data: bool = False,
     skip_train: bool = False,
     skip_export: bool = False,
@@ -540,6 +551,7 @@ def run(
             :data:`DEFAULT_LAP_HARMONICS`; 0 = the 8 telemetry channels only).
         actor_layers: hidden widths of the coach's actor (default :data:`DEFAULT_ACTOR_LAYERS`).
         bc_mix: behaviour cloning's rider mix (default :data:`DEFAULT_BC_MIX`).
+        int8_aware: train the coach int8-aware (default :data:`DEFAULT_INT8_AWARE`).
         skip_data: do not generate datasets; BC uses ``datasets`` (or the run's own, when
             resuming), and without any PPO starts from a fresh policy.
         skip_train: no BC, no PPO; the evaluation uses ``model`` (or the run's own), and is
@@ -556,7 +568,8 @@ def run(
              "eval_episodes": eval_episodes, "seed": seed,
              "lap_harmonics": lap_harmonics,
              "actor_layers": None if actor_layers is None else tuple(actor_layers),
-             "bc_mix": None if bc_mix is None else dict(bc_mix)}  # fmt: skip
+             "bc_mix": None if bc_mix is None else dict(bc_mix),
+             "int8_aware": int8_aware}  # fmt: skip
     if not resume:  # bad settings fail before any folder is made
         PipelineSettings(**{k: v for k, v in given.items() if v is not None})
     if not (skip_data and skip_train):
@@ -625,7 +638,8 @@ def run(
             trained = train(folder, track=s.track, timesteps=s.timesteps, seed=s.seed,
                             datasets=datasets, progress=progress, resume=resume,
                             lap_harmonics=s.lap_harmonics,
-                            actor_layers=s.actor_layers, bc_mix=s.bc_mix)  # fmt: skip
+                            actor_layers=s.actor_layers, bc_mix=s.bc_mix,
+                            int8_aware=s.int8_aware)  # fmt: skip
             steps["bc"] = trained["bc"]
             steps["ppo"] = trained["ppo"]
             steps["coach"] = {k: trained["coach"][k] for k in ("chosen", "model")}
@@ -734,11 +748,12 @@ def _settings(folder: Path, given: dict[str, Any], resume: bool) -> PipelineSett
     saved = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
     known = {f.name for f in fields(PipelineSettings)}
     # A run from before a setting existed keeps what it was built with then: no lap position,
-    # SB3's default actor, behaviour cloning's default rider mix.
+    # SB3's default actor, behaviour cloning's default rider mix, a float coach.
     saved.setdefault("lap_harmonics", 0)
     saved.setdefault("actor_layers", default_policy_kwargs("ppo")["net_arch"]["pi"])
     saved["actor_layers"] = tuple(saved["actor_layers"])
     saved.setdefault("bc_mix", dict(BCConfig().mix))
+    saved.setdefault("int8_aware", False)
     settings = PipelineSettings(**{k: v for k, v in saved.items() if k in known})
     clash = {k: (getattr(settings, k), v) for k, v in given.items()
              if v is not None and v != getattr(settings, k)}  # fmt: skip

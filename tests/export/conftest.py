@@ -17,37 +17,50 @@ def fast_calibration(**overrides):
     return CalibrationConfig(**{**settings, **overrides})
 
 
-def make_policy(algo: str = "ppo", *, seed: int = 0, head_gain: float = 3.0, lap_harmonics=0):
+def make_policy(algo: str = "ppo", *, seed: int = 0, head_gain: float = 3.0, lap_harmonics=0,
+                int8_aware: bool = False):  # fmt: skip
     """A seeded SB3 policy whose action head has gain ``head_gain`` (SB3 initialises it with
-    0.01, which would leave every output near 0 and hide quantization errors)."""
+    0.01, which would leave every output near 0 and hide quantization errors); ``int8_aware``:
+    with the int8 model's roundings and its weights on their int8 grid."""
     import torch
 
     from apexrl.envs.vector import observation_box
     from apexrl.train.bc import observation_scaling
-    from apexrl.train.model_io import build_policy, default_policy_kwargs
+    from apexrl.train.model_io import build_policy
+    from apexrl.train.quant import project_weights
 
     obs_space = observation_box(lap_harmonics)
     mean, std = observation_scaling(obs_space)
     torch.manual_seed(seed)
-    policy = build_policy(algo, obs_space, 3, policy_kwargs=default_policy_kwargs(algo),
+    policy = build_policy(algo, obs_space, 3, policy_kwargs=_kwargs(algo, int8_aware),
                           obs_mean=mean, obs_std=std)  # fmt: skip
     head = policy.action_net if algo == "ppo" else policy.actor.mu
     with torch.no_grad():
         torch.nn.init.orthogonal_(head.weight, gain=head_gain)
+    if int8_aware:
+        project_weights(policy)
     return policy, obs_space
 
 
-def make_coach(folder, *, algo: str = "ppo", seed: int = 0, lap_harmonics: int = 0):
+def _kwargs(algo: str, int8_aware: bool) -> dict:
+    from apexrl.train.model_io import default_policy_kwargs
+
+    return {**default_policy_kwargs(algo), **({"int8_aware": True} if int8_aware else {})}
+
+
+def make_coach(folder, *, algo: str = "ppo", seed: int = 0, lap_harmonics: int = 0,
+               int8_aware: bool = False):  # fmt: skip
     """Save a seeded coach (model.json + model.safetensors) into ``folder``; with
     ``lap_harmonics`` it observes its lap position on :data:`OVAL`."""
     from gymnasium import spaces
 
     from apexrl.tracks.library import load_track
-    from apexrl.train.model_io import default_policy_kwargs, save_policy
+    from apexrl.train.model_io import save_policy
 
-    policy, obs_space = make_policy(algo, seed=seed, lap_harmonics=lap_harmonics)
+    policy, obs_space = make_policy(algo, seed=seed, lap_harmonics=lap_harmonics,
+                                    int8_aware=int8_aware)  # fmt: skip
     lap = {"harmonics": lap_harmonics, "track_length_m": load_track(OVAL).length_m}
-    save_policy(folder, policy, algo=algo, policy_kwargs=default_policy_kwargs(algo),
+    save_policy(folder, policy, algo=algo, policy_kwargs=_kwargs(algo, int8_aware),
                 observation_space=obs_space, action_space=spaces.Box(0.0, 1.0, shape=(3,)),
                 provenance={"track": OVAL, "seed": seed}, lap_position=lap)  # fmt: skip
     return folder
@@ -66,3 +79,14 @@ def exported(coach_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export") / "out"
     report = export_policy(coach_dir, folder, calibration=fast_calibration(), progress=False)
     return folder, report
+
+
+@pytest.fixture(scope="session")
+def exported_int8_aware(tmp_path_factory):
+    """``(coach folder, export folder, report)`` of one export of a seeded int8-aware coach."""
+    from apexrl.export import export_policy
+
+    coach = make_coach(tmp_path_factory.mktemp("coach8") / "model", seed=1, int8_aware=True)
+    folder = tmp_path_factory.mktemp("export8") / "out"
+    report = export_policy(coach, folder, calibration=fast_calibration(), progress=False)
+    return coach, folder, report

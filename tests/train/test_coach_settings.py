@@ -68,6 +68,9 @@ def test_a_run_from_before_the_setting_resumes_with_the_old_size(tmp_path):
     settings = pipeline._settings(folder, {"actor_layers": None}, resume=True)
     assert settings.actor_layers == (64, 64) and settings.lap_harmonics == 0
     assert settings.bc_mix == {"pro": 0.7, "amateur": 0.3}
+    assert settings.int8_aware is False  # a float coach, as it was trained
+    with pytest.raises(ValueError, match="int8_aware"):
+        pipeline._settings(folder, {"int8_aware": True}, resume=True)
     with pytest.raises(ValueError, match="actor_layers"):
         pipeline._settings(folder, {"actor_layers": (128, 128)}, resume=True)
     with pytest.raises(ValueError, match="bc_mix"):
@@ -80,3 +83,17 @@ def test_pipeline_settings_check_the_bc_mix():
         pipeline.PipelineSettings(bc_mix={"expert": 1.0})
     with pytest.raises(ValueError, match="must not all be zero"):
         pipeline.PipelineSettings(bc_mix={"pro": 0.0, "amateur": 0.0})
+
+
+def test_pipeline_settings_train_an_int8_aware_coach_by_default():
+    assert pipeline.PipelineSettings().int8_aware is True
+    assert pipeline.PipelineSettings(int8_aware=False).int8_aware is False
+    with pytest.raises(ValueError, match="int8_aware must be true or false"):
+        pipeline.PipelineSettings(int8_aware="yes")
+
+
+def test_cli_int8_aware_cloning_is_for_ppo(cli, datasets_root, tmp_path):
+    result = cli("train", "bc", "--datasets", str(datasets_root), "--output", str(tmp_path / "m"),
+                 "--algo", "sac", "--int8-aware")  # fmt: skip
+    assert result.exit_code == 2 and "int8-aware training is for PPO coaches" in result.output
+    assert not (tmp_path / "m" / "model.json").exists()

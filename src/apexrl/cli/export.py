@@ -111,11 +111,18 @@ def print_summary(report: dict[str, Any], out: Any = None) -> None:
         table.add_row(name, str(a["bytes"]), _num(a.get("max_abs_error"), ".1e"),
                       "" if frac is None else f"{100 * frac:.2f}",
                       _num(a.get("latency_us"), ".1f"), mark)  # fmt: skip
+    skipped = report.get("skipped_artifacts", {})
+    for name in skipped:
+        table.add_row(name, "", "", "", "", "[dim]skipped[/]")
     out.print(table)
-    int8 = report["artifacts"]["policy_int8.tflite"]
+    for name, reason in skipped.items():
+        out.print(f"[dim]{name}: {reason}[/]")
+    int8, tflm = report["artifacts"]["policy_int8.tflite"], report["artifacts"]["policy_int8.h"]
     worst, mean = int8["max_error_fraction_of_range"], int8["mean_error_fraction_of_range"]
-    out.print(f"int8 error vs PyTorch: max {100 * worst:.2f} %, mean {100 * mean:.2f} % of the "
-              "action range")  # fmt: skip
+    out.print(f"int8 error vs PyTorch: max {100 * worst:.2f} % (TFLM "
+              f"{100 * tflm['max_error_fraction_of_range']:.2f} %), mean {100 * mean:.2f} % of "
+              "the action range" + (" (the int8-aware coach's own int8 forward)"
+                                    if report["model"].get("int8_aware") else ""))  # fmt: skip
     b, c = report["budget"], report["tflm_comparison"]
     verdict = "[green]fits[/]" if report["fits_budget"] else "[red]does not fit[/]"
     out.print(

@@ -75,6 +75,17 @@ def pipeline_command(
             "Default: amateur=1 (apexrl train bc: pro=0.7,amateur=0.3).",
         ),  # fmt: skip
     ] = None,
+    int8_aware: Annotated[
+        bool | None,
+        typer.Option(
+            "--int8-aware/--float-coach",
+            help="Train the coach with the int8 model's roundings (straight-through "
+            "gradients), so the int8 model the ESP32 runs is the network that was trained and "
+            "evaluated; --float-coach trains a float network, whose int8 model is a "
+            "post-training approximation (up to 15 % of an action's range off). "
+            "Default: --int8-aware.",
+        ),  # fmt: skip
+    ] = None,
     skip_data: Annotated[
         bool, typer.Option("--skip-data", help="Do not generate datasets (see --datasets).")
     ] = False,
@@ -113,7 +124,7 @@ def pipeline_command(
         track=track, output=output, vehicle=vehicle, laps=laps, timesteps=timesteps,
         eval_episodes=eval_episodes, seed=seed, lap_harmonics=lap_harmonics,
         actor_layers=None if actor_layers is None else parse_layers(actor_layers),
-        bc_mix=None if bc_mix is None else parse_mix(bc_mix, "--bc-mix"),
+        bc_mix=None if bc_mix is None else parse_mix(bc_mix, "--bc-mix"), int8_aware=int8_aware,
         skip_data=skip_data, skip_train=skip_train,
         skip_export=skip_export, resume=resume, datasets=datasets, model=model,
         progress=not json_output,

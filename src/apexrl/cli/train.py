@@ -76,6 +76,14 @@ def bc_command(
             "default, 64,64 for PPO; apexrl pipeline: --actor-layers)."
         ),
     ] = None,
+    int8_aware: Annotated[
+        bool,
+        typer.Option(
+            "--int8-aware",
+            help="After cloning, train on with the int8 model's roundings (PPO only): the int8 "
+            "export is then the trained network (apexrl pipeline does this by default).",
+        ),
+    ] = False,
     seed: SeedOpt = 42,
     tensorboard: Annotated[
         Path | None, typer.Option(help="TensorBoard folder (default OUTPUT/tensorboard).")
@@ -86,9 +94,14 @@ def bc_command(
     """Behaviour cloning: pretrain a PPO (or SAC) policy on the oracle's cues (MSE of the cue the
     rider reads by default)."""
     from apexrl.train.bc import BCConfig, train_bc
-    from apexrl.train.model_io import actor_policy_kwargs
+    from apexrl.train.model_io import actor_policy_kwargs, default_policy_kwargs
 
     kwargs = None if actor_layers is None else actor_policy_kwargs(algo, parse_layers(actor_layers))
+    if int8_aware:
+        if algo != "ppo":
+            raise typer.BadParameter("int8-aware training is for PPO coaches (--algo ppo)",
+                                     param_hint="--int8-aware")  # fmt: skip
+        kwargs = {**(kwargs or default_policy_kwargs(algo)), "int8_aware": True}
     config = BCConfig(mix=parse_mix(mix), epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, val_fraction=val_fraction,
                       patience=patience, loss=loss, input_noise=input_noise,

@@ -128,6 +128,9 @@ class ActorGraph:
     output: Literal["action", "logits"]
     action_low: np.ndarray
     action_high: np.ndarray
+    int8_aware: bool = False
+    """Trained with the int8 model's roundings (:mod:`apexrl.train.quant`): the layers are the
+    float network; the int8 conversion fixes every grid to the trained one (FakeQuant ops)."""
 
     @property
     def kind(self) -> Literal["mlp", "cnn"]:
@@ -243,7 +246,26 @@ class LoadedActor:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def reference(self, observations: np.ndarray, batch: int = 4096) -> np.ndarray:
-        """The PyTorch actor's outputs ``(N, A)`` float32 for ``(N, *input_shape)`` inputs."""
+        """The PyTorch actor's outputs ``(N, A)`` float32 for ``(N, *input_shape)`` inputs; for
+        an int8-aware actor its float network (without the roundings): what the float artifacts
+        compute."""
+        from apexrl.train.quant import float_mode
+
+        with float_mode(self.policy):
+            return self._run(observations, batch)
+
+    def reference_int8(self, observations: np.ndarray, batch: int = 4096) -> np.ndarray:
+        """What the int8 artifacts must compute: for an int8-aware actor its own forward (the
+        trained int8 network, computed exactly: :func:`apexrl.train.quant.exact`), else
+        :meth:`reference`."""
+        from apexrl.train.quant import exact
+
+        if not self.graph.int8_aware:
+            return self.reference(observations, batch)
+        with exact(self.policy):
+            return self._run(observations, batch)
+
+    def _run(self, observations: np.ndarray, batch: int) -> np.ndarray:
         import torch
 
         obs = np.asarray(observations, dtype=np.float32)
@@ -362,7 +384,9 @@ def _actor_module(policy, algo: str):
                 return torch.tanh(actor.mu(actor.latent_pi(features)))
             features = self.policy.extract_features(obs, self.policy.pi_features_extractor)
             out = self.policy.action_net(self.policy.mlp_extractor.forward_actor(features))
-            return torch.clamp(out, self.low, self.high) if box else out
+            if not box:
+                return out
+            return torch.clamp(out, self.low.to(out.dtype), self.high.to(out.dtype)).float()
 
     return DeterministicActor().eval()
 
@@ -399,12 +423,16 @@ def _extract(policy, algo: str) -> ActorGraph:
         n = int(space.n)
         low, high = np.full(n, -np.inf, np.float32), np.full(n, np.inf, np.float32)
         output = "logits"
-    return ActorGraph(tuple(layers), input_shape, output, low, high)
+    return ActorGraph(tuple(layers), input_shape, output, low, high,
+                      int8_aware=bool(getattr(extractor, "int8_input", False)))  # fmt: skip
 
 
 def _extractor_layers(policy, extractor, chw: bool) -> list[Layer]:
     from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
 
+    if getattr(extractor, "int8_input", False):  # int8-aware: u = clip((x - offset) / half, -1, 1)
+        return [Normalize(extractor.int8_offset.numpy().astype(np.float32),
+                          extractor.int8_half_range.numpy().astype(np.float32), 1.0)]  # fmt: skip
     if hasattr(extractor, "obs_mean") and hasattr(extractor, "obs_std"):  # ObservationNormalizer
         return [Normalize(_np(extractor.obs_mean), _np(extractor.obs_std), float(extractor.clip))]
     if isinstance(extractor, FlattenExtractor):
@@ -427,6 +455,8 @@ def _extractor_layers(policy, extractor, chw: bool) -> list[Layer]:
 def _sequential(seq, *, chw: bool = False, input_shape: Sequence[int] | None = None) -> list[Layer]:
     """Linear/Conv2d followed by Tanh/ReLU become one layer; Flatten reorders the next Linear."""
     import torch
+
+    from apexrl.train.quant import quant_tanh_class
 
     layers: list[Layer] = []
     shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
@@ -451,10 +481,10 @@ def _sequential(seq, *, chw: bool = False, input_shape: Sequence[int] | None = N
                 kh, kw = mod.kernel_size
                 shape = (int(mod.out_channels), (shape[1] - kh) // mod.stride[0] + 1,
                          (shape[2] - kw) // mod.stride[1] + 1)  # fmt: skip
-        elif isinstance(mod, torch.nn.Tanh | torch.nn.ReLU):
+        elif isinstance(mod, torch.nn.Tanh | torch.nn.ReLU | quant_tanh_class()):
             if not layers or not isinstance(layers[-1], Dense | Conv2D):
                 raise ExportError(f"{type(mod).__name__} must follow a Linear or Conv2d layer")
-            act = "tanh" if isinstance(mod, torch.nn.Tanh) else "relu"
+            act = "relu" if isinstance(mod, torch.nn.ReLU) else "tanh"
             last = layers[-1]
             if isinstance(last, Dense):
                 layers[-1] = Dense(last.weight, last.bias, act)

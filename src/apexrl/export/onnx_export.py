@@ -18,6 +18,7 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +31,12 @@ OPSET = 18
 
 
 def export_onnx(actor: LoadedActor) -> bytes:
-    """The actor as an ONNX model (batch dimension dynamic), checked with ``full_check``."""
+    """The actor as an ONNX model (batch dimension dynamic), checked with ``full_check``; an
+    int8-aware actor as its float network (:meth:`LoadedActor.reference`)."""
     import onnx
     import torch
+
+    from apexrl.train.quant import float_mode
 
     example = torch.zeros((1, *actor.graph.input_shape), dtype=torch.float32)
     batch = torch.export.Dim("batch", min=1, max=65536)
@@ -43,6 +47,7 @@ def export_onnx(actor: LoadedActor) -> bytes:
         contextlib.redirect_stdout(text),
         contextlib.redirect_stderr(text),
         warnings.catch_warnings(),
+        float_mode(actor.policy),
     ):
         warnings.simplefilter("ignore")
         try:
@@ -100,10 +105,14 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
-def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
+def quantize_onnx(model: bytes, calibration: np.ndarray, *, int8_aware: bool = False) -> bytes:
     """int8 QDQ model (per-channel int8 weights, int8 activations) calibrated with
     ``calibration`` raw observations ``(N, *input_shape)`` (min/max). In an MLP the first
-    Gemm/MatMul stays float (module docstring); convolutions read pixels and are quantized."""
+    Gemm/MatMul stays float (module docstring); convolutions read pixels and are quantized.
+
+    ``int8_aware``: the float network of an int8-aware MLP (:mod:`apexrl.train.quant`); every
+    Gemm is quantized and its input, pre-activation, tanh and output grids are the trained ones
+    (onnxruntime's ``TensorQuantOverrides``), so the model computes the trained int8 network."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -128,6 +137,11 @@ def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
     if not matmuls and not convs:
         raise ExportError("policy.onnx has no Gemm, MatMul or Conv node to quantize")
     keep_float = matmuls[:1] if not convs and len(matmuls) > 1 else None
+    options: dict[str, Any] = {}
+    op_types = ["Gemm", "MatMul", "Conv"]
+    if int8_aware:
+        keep_float, op_types = None, ["Gemm", "MatMul", "Tanh"]
+        options["TensorQuantOverrides"] = _int8_aware_grids(proto)
     with tempfile.TemporaryDirectory(prefix="apexrl-ortq-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(model)
@@ -145,8 +159,8 @@ def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
                 quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
                                 per_channel=True, activation_type=QuantType.QInt8,
                                 weight_type=QuantType.QInt8,
-                                op_types_to_quantize=["Gemm", "MatMul", "Conv"],
-                                nodes_to_exclude=keep_float)  # fmt: skip
+                                op_types_to_quantize=op_types, nodes_to_exclude=keep_float,
+                                extra_options=options)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the quantizer raises many types
                 failure = exc
         if failure is not None:
@@ -158,3 +172,22 @@ def quantize_onnx(model: bytes, calibration: np.ndarray) -> bytes:
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"policy_int8.onnx fails onnx.checker: {exc}") from None
     return out
+
+
+def _int8_aware_grids(proto) -> dict[str, list[dict[str, np.ndarray]]]:
+    """``TensorQuantOverrides`` of an int8-aware MLP: the first layer's input on the int8 input
+    grid, each Tanh's input and output on the pre-activation and tanh grids, the last layer's
+    output on the action grid (all zero point 0)."""
+    from apexrl.export.tflite import OUTPUT_SCALE
+    from apexrl.train.quant import INPUT_SCALE, PRE_SCALE, TANH_SCALE
+
+    def grid(scale: float) -> list[dict[str, np.ndarray]]:
+        return [{"scale": np.array(scale, np.float32), "zero_point": np.array(0, np.int8)}]
+
+    layers = [n for n in proto.graph.node if n.op_type in ("Gemm", "MatMul")]
+    grids = {layers[0].input[0]: grid(INPUT_SCALE), layers[-1].output[0]: grid(OUTPUT_SCALE)}
+    for node in proto.graph.node:
+        if node.op_type == "Tanh":
+            grids[node.input[0]] = grid(PRE_SCALE)
+            grids[node.output[0]] = grid(TANH_SCALE)
+    return grids

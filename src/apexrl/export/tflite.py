@@ -15,6 +15,11 @@ The int8 model differs from the float ones in two exact-in-float ways that buy a
 - tanh inputs are clipped to +-:data:`TANH_INPUT_LIMIT` (tanh(3.5) = 0.9982, within half an
   int8 step of 1), so the int8 step of the pre-activation covers the range that still changes the
   output rather than saturated outliers (measured: max error 0.10 -> 0.08 on a trained coach).
+
+An int8-aware actor (:mod:`apexrl.train.quant`) is converted with TensorFlow FakeQuant ops on its
+input, its pre-activations and its output instead: the converter then takes every activation grid
+from them, not from the calibration data, so the int8 model has exactly the grids it was trained
+with.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -47,6 +52,8 @@ Variant = Literal["fp32", "fp16", "dynamic", "int8"]
 VARIANTS: tuple[Variant, ...] = ("fp32", "fp16", "dynamic", "int8")
 TANH_INPUT_LIMIT = 3.5
 """int8 graph only: tanh inputs are clipped to +-this (1 - tanh(3.5) = 0.0018 < 1/256)."""
+OUTPUT_SCALE = float(np.float32(2.0 / 255.0))
+"""int8-aware actors: the int8 step of the action output in [-1, 1] (zero point 0)."""
 
 
 # ---------------------------------------------------------------------- native stderr
@@ -137,25 +144,22 @@ def int8_graph(
     layers = graph.layers
     if len(layers) < 2 or not isinstance(layers[0], Normalize) or not isinstance(layers[1], Dense):
         return graph, None
+    from apexrl.train.quant import int8_input_mapping
+
     norm, first = layers[0], layers[1]
     mean = norm.mean.astype(np.float64)
     std = norm.std.astype(np.float64)
-    lo = np.maximum(np.asarray(low, dtype=np.float64), mean - norm.clip * std)
-    hi = np.minimum(np.asarray(high, dtype=np.float64), mean + norm.clip * std)
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi >= lo)):
-        raise ExportError(f"int8 input bounds must be finite with high >= low: {lo} .. {hi}")
-    offset = (lo + hi) / 2.0
-    # A channel without spread keeps the normaliser's own range around its value.
-    half = np.where(hi - lo > 1e-6 * std, (hi - lo) / 2.0, std)
+    try:
+        offset, half = int8_input_mapping(low, high, mean, std, norm.clip)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     w = first.weight.astype(np.float64)
     folded = Dense(
         (w * (half / std)[:, None]).astype(np.float32),
         (first.bias + ((offset - mean) / std) @ w).astype(np.float32),
         first.activation,
     )
-    new = ActorGraph((folded, *layers[2:]), graph.input_shape, graph.output, graph.action_low,
-                     graph.action_high)  # fmt: skip
-    return new, Int8Input(offset, half)
+    return replace(graph, layers=(folded, *layers[2:])), Int8Input(offset, half)
 
 
 def pin_input_range(representative: np.ndarray, low: float = -1.0, high: float = 1.0) -> np.ndarray:
@@ -172,13 +176,33 @@ def pin_input_range(representative: np.ndarray, low: float = -1.0, high: float =
 
 
 # ---------------------------------------------------------------------- TensorFlow rebuild
-def tf_function(graph: ActorGraph, *, tanh_input_limit: float | None = None):
-    """The graph as a ``tf.function`` over one observation ``(1, *input_shape)`` float32."""
+def tf_function(graph: ActorGraph, *, tanh_input_limit: float | None = None,
+                fake_quant: Literal["int8"] | None = None):  # fmt: skip
+    """The graph as a ``tf.function`` over one observation ``(1, *input_shape)`` float32.
+    ``fake_quant="int8"``: the int8 grids of an int8-aware MLP as FakeQuant ops (module
+    docstring)."""
     import tensorflow as tf
 
-    layers = graph.layers
+    from apexrl.train.quant import INPUT_SCALE, PRE_SCALE
 
-    def apply(x, layer: Layer):
+    layers = graph.layers
+    dense = [i for i, layer in enumerate(layers) if isinstance(layer, Dense | Conv2D)]
+
+    def grid(x, scale: float):
+        return tf.quantization.fake_quant_with_min_max_args(
+            x, min=-128.0 * scale, max=127.0 * scale, num_bits=8
+        )
+
+    def apply(x, layer: Layer, index: int):
+        if fake_quant and isinstance(layer, Dense):
+            if index == dense[0]:
+                x = grid(x, INPUT_SCALE)
+            y = tf.matmul(x, tf.constant(layer.weight)) + tf.constant(layer.bias)
+            if layer.activation == "tanh":  # TANH's int8 output grid is fixed by the op
+                return tf.tanh(grid(y, PRE_SCALE))
+            if layer.activation != "none" or index != dense[-1]:
+                raise ExportError("an int8-aware actor is tanh hidden layers and a linear output")
+            return grid(y, OUTPUT_SCALE)
         if isinstance(layer, Normalize):
             z = (x - tf.constant(layer.mean, tf.float32)) / tf.constant(layer.std, tf.float32)
             return tf.clip_by_value(z, -layer.clip, layer.clip)
@@ -203,8 +227,8 @@ def tf_function(graph: ActorGraph, *, tanh_input_limit: float | None = None):
     @tf.function(input_signature=[tf.TensorSpec([1, *graph.input_shape], tf.float32)])
     def actor(observation):
         h = observation
-        for layer in layers:
-            h = apply(h, layer)
+        for index, layer in enumerate(layers):
+            h = apply(h, layer, index)
         return h
 
     return actor
@@ -230,7 +254,9 @@ def convert(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    fn = tf_function(graph, tanh_input_limit=TANH_INPUT_LIMIT if variant == "int8" else None)
+    int8 = variant == "int8"
+    fn = tf_function(graph, tanh_input_limit=TANH_INPUT_LIMIT if int8 else None,
+                     fake_quant="int8" if int8 and graph.int8_aware else None)  # fmt: skip
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     if variant != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

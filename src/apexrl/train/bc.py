@@ -103,6 +103,9 @@ class BCConfig:
     lap_harmonics: int = 0
     """Lap-position harmonics K appended to the observation (module docstring); 0 = the 8
     telemetry channels only."""
+    int8_epochs: int = 20
+    """Most epochs of int8-aware training after cloning (``policy_kwargs["int8_aware"]``;
+    module docstring)."""
 
     def __post_init__(self) -> None:
         mix = dict(self.mix)
@@ -116,7 +119,7 @@ class BCConfig:
             raise ValueError(f"mix weights must be finite numbers >= 0, got {mix}")
         if sum(mix.values()) <= 0:
             raise ValueError(f"mix weights must not all be zero, got {mix}")
-        for name in ("epochs", "batch_size", "patience"):
+        for name in ("epochs", "batch_size", "patience", "int8_epochs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"BCConfig.{name} must be a positive integer, got {v!r}")
@@ -409,6 +412,7 @@ def train_bc(
                 **data.provenance,
                 "best_epoch": result["best_epoch"],
                 "best_val_loss": result["val"][result["best_epoch"] - 1] if result["val"] else None,
+                **_float_phase(result),
             },  # fmt: skip
             overwrite=force,
             lap_position=data.lap_position,
@@ -436,45 +440,109 @@ def _fit(data: BCData, cfg: BCConfig, weights: dict[str, float], algo: str, kwar
     from apexrl.train.model_io import build_policy
 
     mean, std = observation_scaling(data.observation_space)
+    float_kwargs = {k: v for k, v in kwargs.items() if k != "int8_aware"}
     policy = build_policy(algo, data.observation_space, int(data.action_space.shape[0]),
-                          policy_kwargs=kwargs, obs_mean=mean, obs_std=std)  # fmt: skip
-    fit_value = cfg.fit_value and algo == "ppo"
-    bc_loss = _loss_function(cfg.loss, data.action_space)
-    params = list(_actor_parameters(policy, algo))
-    if fit_value:
-        params += list(policy.mlp_extractor.value_net.parameters())
-        params += list(policy.value_net.parameters())
-    optimizer = th.optim.Adam(params, lr=cfg.learning_rate)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBC, 1]))
-    noise = _input_noise_std(data.observation_space, cfg.input_noise)
-    noise_gen = th.Generator().manual_seed(seed) if noise is not None else None
-    train = {r: _tensors(data.train[r]) for r in weights}
-    val = {r: _tensors(data.val[r]) for r in weights if r in data.val}
-    per_epoch = cfg.samples_per_epoch or sum(data.train[r].size for r in weights)
-    counts = _split_counts(per_epoch, weights)
-    logger = _tb_logger(tensorboard_dir)
-    curve_train: list[float] = []
-    curve_val: list[float] = []
-    curve_val_rider: list[dict[str, float]] = []
-    best = (math.inf, 0, None)
-    stopped_early = False
+                          policy_kwargs=float_kwargs, obs_mean=mean, obs_std=std)  # fmt: skip
+    loop = _Epochs(data, cfg, weights, algo, seed, tensorboard_dir)
     with _Progress(progress, cfg.epochs, "behaviour cloning") as bar:
-        for epoch in range(1, cfg.epochs + 1):
-            idx = {r: _draw(rng, data.train[r].size, counts[r]) for r in weights}
-            obs = th.cat([train[r][0][th.from_numpy(idx[r])] for r in weights])
-            act = th.cat([train[r][1][th.from_numpy(idx[r])] for r in weights])
-            ret = th.cat([train[r][2][th.from_numpy(idx[r])] for r in weights])
-            order = th.from_numpy(rng.permutation(obs.shape[0]))
+        result = loop.run(policy, cfg.learning_rate, cfg.epochs, bar, "bc")
+    if kwargs.get("int8_aware"):
+        from apexrl.train import quant
+
+        norm = policy.features_extractor
+        offset, half = quant.int8_input_mapping(data.observation_space.low,
+                                                data.observation_space.high, mean, std,
+                                                norm.clip)  # fmt: skip
+        float_policy = policy
+        policy = build_policy(algo, data.observation_space, int(data.action_space.shape[0]),
+                              policy_kwargs=kwargs, obs_mean=mean, obs_std=std)  # fmt: skip
+        policy.load_state_dict(quant.int8_state_dict(float_policy.state_dict(), offset, half,
+                                                     mean, std))  # fmt: skip
+        with _Progress(progress, cfg.int8_epochs, "int8-aware training") as bar:
+            tuned = loop.run(policy, cfg.learning_rate * INT8_LR_FACTOR, cfg.int8_epochs, bar,
+                             "bc_int8")  # fmt: skip
+        quant.project_weights(policy)
+        result = {**tuned, "float": result}
+    if algo == "ppo" and cfg.exploration_std is not None:
+        with th.no_grad():
+            policy.log_std.fill_(math.log(cfg.exploration_std))
+    policy.set_training_mode(False)
+    loop.close()
+    return {**result, "policy": policy}
+
+
+def _float_phase(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Provenance of the float cloning before int8-aware training (empty without it)."""
+    first = result.get("float")
+    if not first:
+        return {}
+    best = first["best_epoch"]
+    return {"int8_aware": {"float_epochs": len(first["train"]), "float_best_epoch": best,
+                           "float_best_val_loss": first["val"][best - 1] if first["val"] else None,
+                           "int8_epochs": len(result["train"])}}  # fmt: skip
+
+
+INT8_LR_FACTOR = 0.3
+"""Learning rate of int8-aware training relative to :attr:`BCConfig.learning_rate`."""
+
+
+class _Epochs:
+    """The epoch loop of cloning: mixed sampling, the loss, validation, early stopping."""
+
+    def __init__(self, data: BCData, cfg: BCConfig, weights: dict[str, float], algo: str,
+                 seed: int, tensorboard_dir) -> None:  # fmt: skip
+        self.cfg, self.weights, self.algo, self.data = cfg, weights, algo, data
+        self.fit_value = cfg.fit_value and algo == "ppo"
+        self.bc_loss = _loss_function(cfg.loss, data.action_space)
+        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBC, 1]))
+        self.noise = _input_noise_std(data.observation_space, cfg.input_noise)
+        self.noise_gen = None
+        if self.noise is not None:
+            import torch as th
+
+            self.noise_gen = th.Generator().manual_seed(seed)
+        self.train = {r: _tensors(data.train[r]) for r in weights}
+        self.val = {r: _tensors(data.val[r]) for r in weights if r in data.val}
+        per_epoch = cfg.samples_per_epoch or sum(data.train[r].size for r in weights)
+        self.counts = _split_counts(per_epoch, weights)
+        self.logger = _tb_logger(tensorboard_dir)
+        self.step = 0
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+
+    def run(self, policy, lr: float, epochs: int, bar, tag: str) -> dict[str, Any]:
+        """Train ``policy`` for up to ``epochs``; it ends with the best epoch's weights."""
+        import torch as th
+
+        cfg, weights, val = self.cfg, self.weights, self.val
+        params = list(_actor_parameters(policy, self.algo))
+        if self.fit_value:
+            params += list(policy.mlp_extractor.value_net.parameters())
+            params += list(policy.value_net.parameters())
+        optimizer = th.optim.Adam(params, lr=lr)
+        curve_train: list[float] = []
+        curve_val: list[float] = []
+        curve_val_rider: list[dict[str, float]] = []
+        best = (math.inf, 0, None)
+        stopped_early = False
+        for epoch in range(1, epochs + 1):
+            idx = {r: _draw(self.rng, self.data.train[r].size, self.counts[r]) for r in weights}
+            obs = th.cat([self.train[r][0][th.from_numpy(idx[r])] for r in weights])
+            act = th.cat([self.train[r][1][th.from_numpy(idx[r])] for r in weights])
+            ret = th.cat([self.train[r][2][th.from_numpy(idx[r])] for r in weights])
+            order = th.from_numpy(self.rng.permutation(obs.shape[0]))
             policy.set_training_mode(True)
             total, batches = 0.0, 0
             for start in range(0, obs.shape[0], cfg.batch_size):
                 b = order[start : start + cfg.batch_size]
                 x = obs[b]
-                if noise is not None:
-                    x = x + th.randn(x.shape, generator=noise_gen) * noise
-                pred, value = _forward(policy, algo, x, fit_value)
-                loss = bc_loss(pred, act[b])
-                full = loss + (th.mean((value - ret[b]) ** 2) if fit_value else 0.0)
+                if self.noise is not None:
+                    x = x + th.randn(x.shape, generator=self.noise_gen) * self.noise
+                pred, value = _forward(policy, self.algo, x, self.fit_value)
+                loss = self.bc_loss(pred, act[b])
+                full = loss + (th.mean((value - ret[b]) ** 2) if self.fit_value else 0.0)
                 optimizer.zero_grad()
                 full.backward()
                 optimizer.step()
@@ -485,7 +553,7 @@ def _fit(data: BCData, cfg: BCConfig, weights: dict[str, float], algo: str, kwar
             if val:
                 with th.no_grad():
                     per_rider = {
-                        r: float(bc_loss(_forward(policy, algo, v[0], False)[0], v[1]))
+                        r: float(self.bc_loss(_forward(policy, self.algo, v[0], False)[0], v[1]))
                         for r, v in val.items()
                     }
                 val_w = sum(weights[r] for r in per_rider)
@@ -494,28 +562,22 @@ def _fit(data: BCData, cfg: BCConfig, weights: dict[str, float], algo: str, kwar
                 curve_val_rider.append({r: round(x, 6) for r, x in per_rider.items()})
             else:
                 score = curve_train[-1]
-            if logger is not None:
-                logger.record("bc/train_loss", curve_train[-1])
+            self.step += 1
+            if self.logger is not None:
+                self.logger.record(f"{tag}/train_loss", curve_train[-1])
                 if val:
-                    logger.record("bc/val_loss", score)
-                logger.dump(step=epoch)
+                    self.logger.record(f"{tag}/val_loss", score)
+                self.logger.dump(step=self.step)
             if score < best[0] * (1.0 - cfg.min_delta):
                 best = (score, epoch, {k: v.clone() for k, v in policy.state_dict().items()})
             bar.advance(f"epoch {epoch}: train {curve_train[-1]:.4f}"
                         + (f", val {score:.4f}" if val else ""))  # fmt: skip
             if epoch - best[1] >= cfg.patience:
-                stopped_early = epoch < cfg.epochs
+                stopped_early = epoch < epochs
                 break
-    if logger is not None:
-        logger.close()
-    policy.load_state_dict(best[2])
-    if algo == "ppo" and cfg.exploration_std is not None:
-        with th.no_grad():
-            policy.log_std.fill_(math.log(cfg.exploration_std))
-    policy.set_training_mode(False)
-    return {"policy": policy, "train": curve_train, "val": curve_val,
-            "val_per_rider": curve_val_rider, "best_epoch": best[1],
-            "stopped_early": stopped_early}  # fmt: skip
+        policy.load_state_dict(best[2])
+        return {"train": curve_train, "val": curve_val, "val_per_rider": curve_val_rider,
+                "best_epoch": best[1], "stopped_early": stopped_early}  # fmt: skip
 
 
 def _loss_function(kind: str, action_space):

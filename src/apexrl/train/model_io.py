@@ -85,6 +85,10 @@ def _observation_normalizer_class() -> type:
 
         ``mean`` and ``std`` are ``(D,)`` per channel, in the channels' units; they are buffers
         (saved with the weights, never trained).
+
+        ``int8_input=True`` (int8-aware coaches, :mod:`apexrl.train.quant`): the output is instead
+        each channel mapped onto [-1, 1] by its own range and rounded to the int8 input grid, as
+        the int8 model's input is (``quantize = False`` leaves out the rounding).
         """
 
         def __init__(
@@ -93,7 +97,10 @@ def _observation_normalizer_class() -> type:
             mean: Sequence[float],
             std: Sequence[float],
             clip: float = OBS_CLIP,
+            int8_input: bool = False,
         ) -> None:
+            from apexrl.train.quant import int8_input_mapping
+
             dim = int(np.prod(observation_space.shape))
             super().__init__(observation_space, features_dim=dim)
             mean_t = th.as_tensor(np.asarray(mean, dtype=np.float32).reshape(dim))
@@ -103,10 +110,28 @@ def _observation_normalizer_class() -> type:
             self.register_buffer("obs_mean", mean_t)
             self.register_buffer("obs_std", std_t)
             self.clip = float(clip)
+            self.int8_input = bool(int8_input)
+            if self.int8_input:
+                offset, half = int8_input_mapping(
+                    np.asarray(observation_space.low).reshape(dim),
+                    np.asarray(observation_space.high).reshape(dim),
+                    mean_t.double().numpy(), std_t.double().numpy(), self.clip,
+                )  # fmt: skip
+                self.int8_offset = th.as_tensor(offset, dtype=th.float64)
+                self.int8_half_range = th.as_tensor(half, dtype=th.float64)
+                self.quantize = True
 
         def forward(self, observations: th.Tensor) -> th.Tensor:
+            from apexrl.train.quant import quantize_input
+
             x = th.flatten(observations, start_dim=1)
-            return th.clamp((x - self.obs_mean) / self.obs_std, -self.clip, self.clip)
+            if not self.int8_input:
+                return th.clamp((x - self.obs_mean) / self.obs_std, -self.clip, self.clip)
+            if self.quantize:  # float64 inside quant.exact()
+                return quantize_input(x, self.int8_offset, self.int8_half_range,
+                                      self.obs_mean.dtype)  # fmt: skip
+            u = (x.double() - self.int8_offset) / self.int8_half_range
+            return th.clamp(u, -1.0, 1.0).to(self.obs_mean.dtype)
 
     ObservationNormalizer.__module__ = __name__
     ObservationNormalizer.__qualname__ = "ObservationNormalizer"
@@ -212,21 +237,31 @@ def sb3_policy_kwargs(
 
     _check_algo(algo)
     kwargs = dict(policy_kwargs)
-    allowed = set(DEFAULT_POLICY_KWARGS[algo])
+    allowed = {*DEFAULT_POLICY_KWARGS[algo], *(("int8_aware",) if algo == "ppo" else ())}
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise ValueError(
             f"unknown {algo} policy option(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(allowed))}"
         )
+    int8 = kwargs.pop("int8_aware", False)
     act = kwargs.get("activation_fn", DEFAULT_POLICY_KWARGS[algo]["activation_fn"])
     if act not in ACTIVATIONS:
         raise ValueError(f"activation_fn must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
-    kwargs["activation_fn"] = {"tanh": nn.Tanh, "relu": nn.ReLU}[act]
+    if not isinstance(int8, bool) or (int8 and act != "tanh"):
+        raise ValueError(f"int8_aware must be true or false, and true needs activation_fn "
+                         f"'tanh'; got int8_aware={int8!r}, activation_fn={act!r}")  # fmt: skip
+    if int8:
+        from apexrl.train.quant import quant_tanh_class
+
+        kwargs["activation_fn"] = quant_tanh_class()
+    else:
+        kwargs["activation_fn"] = {"tanh": nn.Tanh, "relu": nn.ReLU}[act]
     kwargs["features_extractor_class"] = _observation_normalizer_class()
     kwargs["features_extractor_kwargs"] = {
         "mean": [float(x) for x in np.asarray(obs_mean).ravel()],
         "std": [float(x) for x in np.asarray(obs_std).ravel()],
+        **({"int8_input": True} if int8 else {}),
     }
     return kwargs
 
@@ -299,9 +334,14 @@ class CoachPolicy:
 
     def policy_actions(self, observations: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions in the policy's own space (``(N, A)``; [-1, 1] for apexrl policies)."""
+        from apexrl.train.quant import exact
+
         obs = np.asarray(observations, dtype=np.float32)
         single = obs.ndim == 1
-        actions, _ = self.policy.predict(obs[None] if single else obs, deterministic=deterministic)
+        with exact(self.policy):  # an int8-aware coach acts exactly as its int8 model
+            actions, _ = self.policy.predict(obs[None] if single else obs,
+                                             deterministic=deterministic)  # fmt: skip
+        actions = np.asarray(actions, dtype=np.float32)
         return actions[0] if single else actions
 
     def predict(self, observations: np.ndarray, deterministic: bool = True) -> np.ndarray:

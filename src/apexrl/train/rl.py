@@ -52,6 +52,7 @@ from apexrl.train.model_io import (
     load_policy,
     save_policy,
 )
+from apexrl.train.quant import is_int8_aware, project_weights
 
 log = logging.getLogger(__name__)
 
@@ -423,6 +424,8 @@ def train_rl(
                     "init_policy": str(init_policy) if init_policy is not None else None,
                     "init_provenance": init_meta.get("provenance"),
                     **dict(provenance or {})}  # fmt: skip
+            if is_int8_aware(model.policy):  # the saved weights are the int8 model's
+                project_weights(model.policy)
             save_policy(model_dir, model.policy, algo=algo, policy_kwargs=kwargs_json,
                         observation_space=env.observation_space,
                         action_space=env.venv.action_space, hyperparameters=hyper,
