@@ -17,20 +17,26 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def host_binary(exported, tmp_path_factory):
+@pytest.fixture(scope="module", params=["float", "int8_aware"])
+def built(request, tmp_path_factory):
+    """``(host test binary, coach folder)`` for a float coach (fp32 C forward pass) and an
+    int8-aware one (integer C forward pass)."""
+    if request.param == "float":
+        folder, coach = request.getfixturevalue("exported")[0], request.getfixturevalue("coach_dir")
+    else:
+        coach, folder, _ = request.getfixturevalue("exported_int8_aware")
     build = tmp_path_factory.mktemp("esp32-host")
-    folder, _ = exported
     cmd = ["make", "-C", str(HOST), f"MODEL_DIR={folder}", f"BUILD_DIR={build}", "check"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return build / "test_inference"
+    return build / "test_inference", coach
 
 
-def test_motor_commands_match_pytorch(host_binary, coach_dir):
+def test_motor_commands_match_pytorch(built):
     from apexrl.train.model_io import load_policy
     from tests.export.test_export import _held_out
 
+    host_binary, coach_dir = built
     obs = _held_out(400, seed=11)
     lines = "\n".join(",".join(f"{v:.9g}" for v in row) for row in obs) + "\n"
     out = subprocess.run([str(host_binary)], input=lines, capture_output=True, text=True,
@@ -46,7 +52,8 @@ def test_motor_commands_match_pytorch(host_binary, coach_dir):
     assert cues[:, :2].min() >= 0.0 and cues[:, :2].max() <= 1.0
 
 
-def test_rejected_telemetry_switches_the_motors_off(host_binary):
+def test_rejected_telemetry_switches_the_motors_off(built):
+    host_binary, _ = built
     lines = "1,2,3\n45,0,0,100,0.5,0,0,0.5\nnan,0,0,100,0.5,0,0,0.5\n"
     out = subprocess.run([str(host_binary)], input=lines, capture_output=True, text=True,
                          timeout=60, check=True).stdout.split("\n")  # fmt: skip

@@ -54,5 +54,14 @@ def test_float_artifacts_are_the_float_network(exported_int8_aware):
     float_out, int8_out = actor.reference(obs), actor.reference_int8(obs)
     np.testing.assert_allclose(actor.graph.forward(obs), float_out, atol=1e-5)
     assert np.abs(float_out - int8_out).max() > 1e-3  # the roundings are the coach's
-    for name in ("policy.onnx", "policy_fp32.tflite", "policy_mlp.c"):
+    for name in ("policy.onnx", "policy_fp32.tflite"):
         assert report["artifacts"][name]["max_error_fraction_of_range"] <= 1e-5, name
+
+
+def test_the_c_forward_pass_is_the_int8_network_in_integer_arithmetic(exported_int8_aware):
+    _, folder, report = exported_int8_aware
+    source = (folder / "policy_mlp.c").read_text()
+    assert "static const signed char w0[" in source and "nearbyint" in source
+    entry = report["artifacts"]["policy_mlp.c"]
+    assert entry["max_error_fraction_of_range"] <= 1e-5  # against the coach's int8 forward
+    assert entry["weights_bytes"] < report["artifacts"]["policy_int8.tflite"]["bytes"]
