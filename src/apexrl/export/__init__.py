@@ -30,11 +30,14 @@ takes each channel mapped onto [-1, 1] by its own range, the observation space's
 the first layer, so the arithmetic is the same actor. ``policy_int8.h`` has the per-channel
 constants and ``apexrl_int8_quantize_observation()``, so firmware passes raw telemetry.
 
-Accuracy, measured on coaches behaviour-cloned and PPO-trained by the pipeline: int8 max error
-about 5 % of each action's range (mean 0.7-0.8 %), dominated by the 8-bit input step of
-racing-line deviation (8 cm) under a sharp policy; fp16 0.15 %, dynamic range 1.3 %; the fp32
-files and the C forward pass match PyTorch to 1e-6. ``examples/esp32`` therefore runs the C
-forward pass (4,800 multiply-adds per step on the ESP32's FPU).
+Int8-aware coaches (:mod:`apexrl.train.quant`, the pipeline's default) were trained with the int8
+model's roundings: their int8 model is converted with exactly those grids (FakeQuant ops), and the
+int8 artifacts and the C forward pass (integer arithmetic for such a coach) are compared with the
+coach's own int8 forward; ``policy.onnx`` and the fp32/fp16 TFLite files are its float network
+(the same weights without the roundings) and are compared with that. ``policy_dynamic.tflite`` is
+not made for them (:data:`apexrl.export.report.DYNAMIC_SKIPPED`). A float-trained coach's int8
+model is a post-training approximation: measured 12-15 % of an action's range off for the
+pipeline's float coaches, whose cues are steep (README, "Edge export").
 
 This module holds the actor as data (:class:`ActorGraph`: normalise, dense, conv, clip layers in
 numpy, extracted from the SB3 policy) and :func:`load_actor`; the steps live in

@@ -512,11 +512,7 @@ def c_mlp_files(
         "  }",
         "}",
         "",
-        "int apexrl_mlp_forward(const float obs[APEXRL_MLP_OBS_DIM], "
-        "float action[APEXRL_MLP_ACTION_DIM]) {",
-        f"  for (int i = 0; i < {dim}; ++i) {{",
-        "    if (!isfinite(obs[i])) return -1;",
-        "  }",
+        *_forward_opening(dim),
         *steps,
         f"  for (int i = 0; i < {adim}; ++i) action[i] = {cur}[i];",
         "  return 0;",
@@ -524,6 +520,17 @@ def c_mlp_files(
         "",
     ]
     return "\n".join(h), "\n".join(c)
+
+
+def _forward_opening(dim: int) -> list[str]:
+    """``apexrl_mlp_forward``'s signature and its check of the observation."""
+    return [
+        "int apexrl_mlp_forward(const float obs[APEXRL_MLP_OBS_DIM], "
+        "float action[APEXRL_MLP_ACTION_DIM]) {",
+        f"  for (int i = 0; i < {dim}; ++i) {{",
+        "    if (!isfinite(obs[i])) return -1;",
+        "  }",
+    ]
 
 
 def _c_int8_body(graph: ActorGraph, widest: int) -> list[str]:
@@ -596,11 +603,7 @@ def _c_int8_body(graph: ActorGraph, widest: int) -> list[str]:
         "  }",
         "}",
         "",
-        "int apexrl_mlp_forward(const float obs[APEXRL_MLP_OBS_DIM], "
-        "float action[APEXRL_MLP_ACTION_DIM]) {",
-        f"  for (int i = 0; i < {dim}; ++i) {{",
-        "    if (!isfinite(obs[i])) return -1;",
-        "  }",
+        *_forward_opening(dim),
         f"  for (int i = 0; i < {dim}; ++i) {{",
         "    double u = ((double)obs[i] - in_offset[i]) / in_half[i];",
         f"    q0[i] = code((double)(float)(u < -1.0 ? -1.0 : (u > 1.0 ? 1.0 : u)), "

@@ -27,6 +27,12 @@ is the Gaussian mean (for SAC ``tanh`` of it) in [-1, 1].
   and 51 %; 10 steps (``apexrl train bc --input-noise 10``) 6.0 % and 46 %, its input-rounding
   floor 3.3 %. An earlier prototype with other noise draws: 3 steps 12.6 % and 49 %.
 
+- Int8-aware (``policy_kwargs["int8_aware"] = True``, :mod:`apexrl.train.quant`): after cloning,
+  the policy's normalisation is folded into its first layers and training goes on for up to
+  ``int8_epochs`` with the int8 model's roundings in the forward pass (straight-through
+  gradients, learning rate x :data:`INT8_LR_FACTOR`, the same early stopping); the actor's
+  weights and biases then go onto their int8 and int32 grids. The saved coach IS its int8 model.
+
 - Mix: every epoch draws ``samples_per_epoch`` samples (default: as many as the training split
   holds), a fraction ``mix[rider]`` of them from each rider's data (70 % pro / 30 % amateur by
   default): without replacement when the rider has enough, with replacement otherwise.

@@ -107,18 +107,22 @@ def quantize_input(observations, offset, half_range, dtype):
 
 @contextlib.contextmanager
 def exact(policy) -> Iterator[None]:
-    """Inside: an int8-aware ``policy`` computes in float64, where its weights and biases (on
-    their int8 and int32 grids, :func:`project_weights`) give the int8 model's integer sums
-    exactly, so every rounding lands where the int8 runtime's does (float32 sums can fall on the
-    other side of a rounding boundary). A float policy is left as it is."""
+    """Inside: an int8-aware ``policy`` computes in float64 with its weights and biases exactly
+    on their int8 and int32 grids (:func:`project_weights` in float64), so its sums are the int8
+    model's integer sums to 1e-14 and every rounding lands where the int8 arithmetic's does
+    (float32 sums, or float32 weights, can fall on the other side of a rounding boundary). The
+    float32 parameters are restored on exit. A float policy is left as it is."""
     if not is_int8_aware(policy):
         yield
         return
+    saved = {k: v.detach().clone() for k, v in policy.state_dict().items()}
     policy.double()
+    project_weights(policy)
     try:
         yield
     finally:
         policy.float()
+        policy.load_state_dict(saved)
 
 
 def is_int8_aware(policy) -> bool:
