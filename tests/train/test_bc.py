@@ -99,6 +99,8 @@ def test_discounted_returns_match_the_closed_form():
         ({"loss": "huber"}, "loss must be one of cue, action"),
         ({"input_noise": -1.0}, "input_noise must be a finite number >= 0"),
         ({"input_noise": float("nan")}, "input_noise must be a finite number >= 0"),
+        ({"int8_epochs": 0}, "int8_epochs must be a positive integer"),
+        ({"int8_target": "pro"}, "int8_target must be one of clone, oracle"),
     ],
 )
 def test_bad_settings_are_errors(kwargs, message):

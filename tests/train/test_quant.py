@@ -170,3 +170,19 @@ def test_int8_aware_cloning_saves_the_int8_network(datasets_root, tmp_path):
     again = bc.train_bc(datasets_root, config=cfg, seed=3, policy_kwargs=kwargs, progress=False)
     for key, value in result.policy.state_dict().items():  # reproducible
         assert torch.equal(value, again.policy.state_dict()[key]), key
+
+
+def test_int8_aware_training_reproduces_the_float_clone_by_default(datasets_root):
+    kwargs = {**actor_policy_kwargs("ppo", (24, 12)), "int8_aware": True}
+    data = bc.load_bc_data(datasets_root, seed=3)
+    runs = {}
+    for target in ("clone", "oracle"):
+        cfg = bc.BCConfig(epochs=2, int8_epochs=1, batch_size=512, int8_target=target)
+        runs[target] = bc.train_bc(datasets_root, config=cfg, seed=3, policy_kwargs=kwargs,
+                                   progress=False, data=data)  # fmt: skip
+    # The same float clone, then different targets: a different int8 phase.
+    assert runs["clone"].train_loss != runs["oracle"].train_loss
+    relabelled = bc._relabelled(data, runs["oracle"].policy, "ppo")
+    assert relabelled.train["pro"].obs is data.train["pro"].obs
+    assert not np.array_equal(relabelled.train["pro"].act, data.train["pro"].act)
+    assert np.abs(relabelled.train["pro"].act).max() <= 1.0
