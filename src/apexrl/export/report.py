@@ -930,14 +930,16 @@ def _cost_sections(graph: ActorGraph, int8: bytes, arena: int, budget: DeviceBud
 
 def _targets(report: dict[str, Any]) -> dict[str, Any]:
     """The issue's goals for the default coach, reported (the gates are :class:`Tolerances`).
-    The int8 error is the worse of LiteRT's and TFLM's (the runtime on the ESP32)."""
+    The int8 error is ``policy_int8.tflite``'s in LiteRT; the same model in the TFLM host build
+    (the ESP32's interpreter; its fully-connected kernel rounds some outputs one step
+    differently: 0.3 % of a 24->80 layer's, measured) is the row after it."""
     int8 = report["artifacts"]["policy_int8.tflite"]
     tflm = report["artifacts"]["policy_int8.h"]
-    worst = max(int8["max_error_fraction_of_range"], tflm["max_error_fraction_of_range"])
     rows = {
         "int8_bytes": (int8["bytes"], 16 * 1024),
         "tflm_arena_bytes": (report["tflm_arena_bytes"], 8 * 1024),
-        "int8_max_error_fraction_of_range": (worst, 0.02),
+        "int8_max_error_fraction_of_range": (int8["max_error_fraction_of_range"], 0.02),
+        "int8_tflm_max_error_fraction_of_range": (tflm["max_error_fraction_of_range"], 0.02),
         "esp32_latency_estimate_ms": (report["esp32_latency_estimate_ms"], 1.0),
         "export_seconds": (report["export_seconds"], 30.0),
     }
