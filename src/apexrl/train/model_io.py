@@ -80,6 +80,8 @@ def _observation_normalizer_class() -> type:
     import torch as th
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+    from apexrl.train.quant import int8_input_mapping, quantize_input
+
     class ObservationNormalizer(BaseFeaturesExtractor):
         """Fixed observation scaling: ``clip((obs - mean) / std, -clip, clip)``, float32.
 
@@ -99,8 +101,6 @@ def _observation_normalizer_class() -> type:
             clip: float = OBS_CLIP,
             int8_input: bool = False,
         ) -> None:
-            from apexrl.train.quant import int8_input_mapping
-
             dim = int(np.prod(observation_space.shape))
             super().__init__(observation_space, features_dim=dim)
             mean_t = th.as_tensor(np.asarray(mean, dtype=np.float32).reshape(dim))
@@ -122,8 +122,6 @@ def _observation_normalizer_class() -> type:
                 self.quantize = True
 
         def forward(self, observations: th.Tensor) -> th.Tensor:
-            from apexrl.train.quant import quantize_input
-
             x = th.flatten(observations, start_dim=1)
             if not self.int8_input:
                 return th.clamp((x - self.obs_mean) / self.obs_std, -self.clip, self.clip)
