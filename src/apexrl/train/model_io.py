@@ -323,6 +323,10 @@ class CoachPolicy:
         self.metadata = dict(metadata or {})
         self.scaled_actions = scaled_actions
         policy.set_training_mode(False)
+        from apexrl.train.quant import exact_copy
+
+        # An int8-aware coach acts exactly as its int8 model (float64 twin, made once).
+        self._acting = exact_copy(policy)
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
@@ -332,13 +336,9 @@ class CoachPolicy:
 
     def policy_actions(self, observations: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions in the policy's own space (``(N, A)``; [-1, 1] for apexrl policies)."""
-        from apexrl.train.quant import exact
-
         obs = np.asarray(observations, dtype=np.float32)
         single = obs.ndim == 1
-        with exact(self.policy):  # an int8-aware coach acts exactly as its int8 model
-            actions, _ = self.policy.predict(obs[None] if single else obs,
-                                             deterministic=deterministic)  # fmt: skip
+        actions, _ = self._acting.predict(obs[None] if single else obs, deterministic=deterministic)
         actions = np.asarray(actions, dtype=np.float32)
         return actions[0] if single else actions
 

@@ -145,6 +145,18 @@ def float_mode(policy) -> Iterator[None]:
             m.quantize = q
 
 
+def exact_copy(policy):
+    """What :func:`exact` computes, as a float64 copy made once (for acting many times); a float
+    policy is returned as it is."""
+    import copy
+
+    if not is_int8_aware(policy):
+        return policy
+    twin = copy.deepcopy(policy).double()
+    project_weights(twin)
+    return twin
+
+
 FIRST_LAYERS = ("mlp_extractor.policy_net.0", "mlp_extractor.value_net.0")
 """The layers that read the normaliser's output in an SB3 ``ActorCriticPolicy``."""
 
